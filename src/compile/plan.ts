@@ -84,7 +84,9 @@ export type ChainTarget =
   | { readonly kind: 'RETURN' }
   | { readonly kind: 'JUMP'; readonly chain: string }
   /** sets the pass mark (Calico's 0x10000 accept bit) */
-  | { readonly kind: 'MARK' };
+  | { readonly kind: 'MARK' }
+  /** clears the pass mark */
+  | { readonly kind: 'CLEARMARK' };
 
 export interface ChainRule {
   readonly src?: string;

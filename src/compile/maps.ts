@@ -1,0 +1,111 @@
+/**
+ * Compiles resolved policy into eBPF map contents in the VPC CNI agent's layout: a pod state
+ * map keyed by pod IP and one LPM trie per isolated pod and direction, keyed by remote prefix,
+ * whose value lists the allowed {protocol, port range} entries.
+ *
+ * Exactness with ONE longest-prefix lookup: the key set holds every block, every except and every
+ * per-destination (named port) address; the value of prefix p is the union of the ports of every
+ * rule block that covers p and none of whose excepts covers p. For any address a whose longest
+ * matching key is p, a block or except contains a exactly when it covers p, so the value of p is
+ * the exact answer for a. (The VPC CNI agent gives an except key a deny-all value instead, which
+ * loses rules of other blocks that cover it.)
+ */
+import { type Cidr, compareCidr, cidrCovers, formatCidr, formatIp } from '../net/ip.js';
+import type { Direction } from '../cluster/model.js';
+import type { Block, PodSide, Resolution, ResolvedRule } from '../policy/resolve.js';
+import { type LpmEntry, type LpmTrie, type MapsPlan, type PodStateEntry, type PortEntry, PROTO_ANY } from './plan.js';
+
+interface Contribution {
+  readonly rule: ResolvedRule;
+  readonly block: Block | undefined;
+  readonly ports: readonly PortEntry[];
+}
+
+interface Node {
+  readonly cidr: Cidr;
+  adds: Contribution[];
+  removes: Set<Block>;
+}
+
+/** Sorts and merges port entries: per protocol, overlapping and adjacent ranges join; ANY absorbs all. */
+export function normalizePorts(entries: readonly PortEntry[]): PortEntry[] {
+  if (entries.some((e) => e.proto === PROTO_ANY)) return [{ proto: PROTO_ANY, start: 0, end: 65535 }];
+  const sorted = [...entries].sort((a, b) => a.proto - b.proto || a.start - b.start || a.end - b.end);
+  const out: PortEntry[] = [];
+  for (const e of sorted) {
+    const last = out[out.length - 1];
+    if (last && last.proto === e.proto && e.start <= last.end + 1) {
+      if (e.end > last.end) out[out.length - 1] = { proto: last.proto, start: last.start, end: e.end };
+    } else {
+      out.push({ proto: e.proto, start: e.start, end: e.end });
+    }
+  }
+  return out;
+}
+
+const cidrKey = (c: Cidr): string => `${c.addr.toString(16)}/${c.len}`;
+
+function compileSide(side: PodSide, values: ValueTable): LpmEntry[] {
+  const nodes = new Map<string, Node>();
+  const node = (c: Cidr): Node => {
+    const k = cidrKey(c);
+    let n = nodes.get(k);
+    if (!n) { n = { cidr: c, adds: [], removes: new Set() }; nodes.set(k, n); }
+    return n;
+  };
+  for (const rule of side.rules) {
+    const general = rule.ports.filter((p) => p.only === undefined).map(({ proto, start, end }) => ({ proto, start, end }));
+    for (const block of rule.blocks) {
+      if (general.length > 0) node(block.cidr).adds.push({ rule, block, ports: general });
+      for (const e of block.except) node(e).removes.add(block);
+    }
+    for (const p of rule.ports) {
+      if (p.only) node(p.only).adds.push({ rule, block: undefined, ports: [{ proto: p.proto, start: p.start, end: p.end }] });
+    }
+  }
+  // preorder walk of the prefix tree: sorted by (address, length), ancestors on a stack
+  const sorted = [...nodes.values()].sort((a, b) => compareCidr(a.cidr, b.cidr));
+  const stack: { cidr: Cidr; active: readonly Contribution[] }[] = [];
+  const entries: LpmEntry[] = [];
+  for (const n of sorted) {
+    while (stack.length > 0 && !cidrCovers(stack[stack.length - 1]!.cidr, n.cidr)) stack.pop();
+    const inherited = stack.length > 0 ? stack[stack.length - 1]!.active : [];
+    // block-less contributions (per-destination named ports) hold at their own /32 or /128 only
+    const active = [...inherited.filter((c) => c.block === undefined || !n.removes.has(c.block)), ...n.adds.filter((c) => c.block !== undefined)];
+    stack.push({ cidr: n.cidr, active });
+    const here = [...active, ...n.adds.filter((c) => c.block === undefined)];
+    if (here.length === 0 && stack.length === 1) continue; // a hole under nothing: no key needed
+    const ports = normalizePorts(here.flatMap((c) => c.ports));
+    const rules = [...new Set(here.map((c) => c.rule.id))].sort((a, b) => a - b);
+    entries.push({ prefix: formatCidr(n.cidr), value: values.intern(ports), rules });
+  }
+  return entries;
+}
+
+class ValueTable {
+  readonly list: PortEntry[][] = [];
+  private readonly index = new Map<string, number>();
+  intern(ports: PortEntry[]): number {
+    const k = ports.map((p) => `${p.proto}:${p.start}-${p.end}`).join(',');
+    let i = this.index.get(k);
+    if (i === undefined) { i = this.list.length; this.list.push(ports); this.index.set(k, i); }
+    return i;
+  }
+}
+
+export function compileMaps(res: Resolution): MapsPlan {
+  const values = new ValueTable();
+  const tries: LpmTrie[] = [];
+  const podState: { addr: bigint; e: PodStateEntry }[] = [];
+  for (const rp of res.pods) {
+    for (const ip of rp.pod.ips) {
+      podState.push({ addr: ip, e: { ip: formatIp(ip), pod: rp.id, ingress: rp.ingress.isolated ? 1 : 0, egress: rp.egress.isolated ? 1 : 0 } });
+    }
+    for (const [dir, side, code] of [['ingress', rp.ingress, 0], ['egress', rp.egress, 1]] as [Direction, PodSide, number][]) {
+      if (!side.isolated) continue;
+      tries.push({ id: rp.id * 2 + code, pod: rp.id, dir, entries: compileSide(side, values) });
+    }
+  }
+  podState.sort((a, b) => (a.addr < b.addr ? -1 : a.addr > b.addr ? 1 : a.e.pod - b.e.pod));
+  return { podState: podState.map((p) => p.e), tries, values: values.list };
+}
