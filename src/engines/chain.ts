@@ -141,26 +141,25 @@ export class ChainEngine implements Engine {
     const aw = t.aw, po = i * 10 + (4 - aw), so = po, dof = po + 4;
     const proto = b[i * PKT_BYTES + 36]!, dport = p16[i * 20 + 17]!;
     const flags = t.flags, target = t.target, srcNet = t.srcNet, srcMask = t.srcMask, dstNet = t.dstNet, dstMask = t.dstMask;
+    const rproto = t.proto, dlo = t.dlo, dhi = t.dhi;
     const stack = this.stack;
+    // IPv4 compares one word; the first source and destination words are loaded once
+    const s0 = w[so]!, d0 = w[dof]!;
     let pc = t.entry, sp = 0, mark = 0, walked = 0;
     let egressRef = NO_REF, ingressRef = NO_REF, verdict = 0, reason = 0;
     for (;;) {
       walked++;
       const f = flags[pc]!;
-      let ok = true;
       if (f !== 0) {
-        if (f & F_SRC) {
-          for (let k = 0; k < aw; k++) if (((w[so + k]! & srcMask[pc * aw + k]!) ^ srcNet[pc * aw + k]!) !== 0) { ok = false; break; }
-        }
-        if (ok && f & F_DST) {
-          for (let k = 0; k < aw; k++) if (((w[dof + k]! & dstMask[pc * aw + k]!) ^ dstNet[pc * aw + k]!) !== 0) { ok = false; break; }
-        }
-        if (ok && f & F_PROTO && t.proto[pc] !== proto) ok = false;
-        if (ok && f & F_DPORT && (dport < t.dlo[pc]! || dport > t.dhi[pc]!)) ok = false;
-        if (ok && f & F_MARKED && mark === 0) ok = false;
-        if (ok && f & F_EST && (this.ct === undefined || !this.ct.has(w, p16, b, i))) ok = false;
+        if (aw === 1) {
+          if ((f & F_SRC) !== 0 && ((s0 & srcMask[pc]!) ^ srcNet[pc]!) !== 0) { pc++; continue; }
+          if ((f & F_DST) !== 0 && ((d0 & dstMask[pc]!) ^ dstNet[pc]!) !== 0) { pc++; continue; }
+        } else if (!this.match6(f, w, so, dof, pc)) { pc++; continue; }
+        if ((f & F_PROTO) !== 0 && rproto[pc] !== proto) { pc++; continue; }
+        if ((f & F_DPORT) !== 0 && (dport < dlo[pc]! || dport > dhi[pc]!)) { pc++; continue; }
+        if ((f & F_MARKED) !== 0 && mark === 0) { pc++; continue; }
+        if ((f & F_EST) !== 0 && (this.ct === undefined || !this.ct.has(w, p16, b, i))) { pc++; continue; }
       }
-      if (!ok) { pc++; continue; }
       switch (target[pc]) {
         case T_ACCEPT:
           verdict = VERDICT_ALLOW;
@@ -194,6 +193,18 @@ export class ChainEngine implements Engine {
     if (verdict === VERDICT_ALLOW && reason !== REASON_ESTABLISHED && this.ct) this.ct.add(w, p16, b, i);
     const o = i * OUT_WORDS;
     out[o] = verdict; out[o + 1] = reason; out[o + 2] = egressRef; out[o + 3] = ingressRef;
+  }
+
+  /** IPv6 address matches of rule `pc` (four words each). */
+  private match6(f: number, w: Int32Array, so: number, dof: number, pc: number): boolean {
+    const t = this.v6, o = pc * 4;
+    if (f & F_SRC) {
+      for (let k = 0; k < 4; k++) if (((w[so + k]! & t.srcMask[o + k]!) ^ t.srcNet[o + k]!) !== 0) return false;
+    }
+    if (f & F_DST) {
+      for (let k = 0; k < 4; k++) if (((w[dof + k]! & t.dstMask[o + k]!) ^ t.dstNet[o + k]!) !== 0) return false;
+    }
+    return true;
   }
 
   describe(pkts: Uint8Array, out: Uint32Array, i: number): string {
