@@ -335,7 +335,7 @@ function listFiles(path: string): string[] {
 
 /** Parses one file's text into documents (YAML multi-doc; JSON is YAML too). */
 export function parseManifestText(file: string, text: string, into: Collected): void {
-  const docs = parseAllDocuments(text, { prettyErrors: false });
+  const docs = parseAllDocuments(text, { prettyErrors: true });
   if (!Array.isArray(docs)) {
     // an empty stream
     return;
