@@ -49,6 +49,9 @@ export function loadClassBench(name: string): FilterRule[] {
     const [ip, len] = f[0]!.slice(1).split('/');
     const addr = parseIp(ip!);
     if (addr === undefined) continue;
+    // ClassBench ACLs hold thousands of 0.0.0.0/0 rules; NetworkPolicy ipBlocks that wide are
+    // rare (and one would allow everything), so blocks wider than /8 are left out
+    if (Number(len) < 8) continue;
     const l = Number(len) + 96;
     const src: Cidr = { addr: addr & maskOf(l), len: l, family: 4 };
     const [lo, hi] = f[3]!.split(':').map((s) => Number(s.trim()));
@@ -72,15 +75,26 @@ export function filterRules(n: number, seed = 1): FilterRule[] {
       base.push({ src: { addr, len: l, family: 4 }, proto: r() < 0.8 ? 6 : 17, dport: [p, p] });
     }
   }
+  // distinct prefixes, so n rules make about n LPM entries
   const out: FilterRule[] = [];
+  const seen = new Set<bigint>();
   for (let i = 0; out.length < n; i++) {
     const b = base[i % base.length]!;
     const copy = Math.floor(i / base.length);
-    if (copy === 0) { out.push(b); continue; }
-    // shift the first octet so copies are distinct prefixes
-    const a4 = Number(b.src.addr & 0xffffffffn);
-    const shifted = ((((a4 >>> 24) + copy * 37) & 0xff) << 24 | (a4 & 0xffffff)) >>> 0;
-    out.push({ ...b, src: { ...b.src, addr: (V4_MAPPED_BASE | BigInt(shifted)) & maskOf(b.src.len) } });
+    let f = b;
+    if (copy > 0) {
+      // shift the first octet so copies are distinct prefixes
+      const a4 = Number(b.src.addr & 0xffffffffn);
+      const shifted = ((((a4 >>> 24) + copy * 37) & 0xff) << 24 | (a4 & 0xffffff)) >>> 0;
+      f = { ...b, src: { ...b.src, addr: (V4_MAPPED_BASE | BigInt(shifted)) & maskOf(b.src.len) } };
+    }
+    const key = (f.src.addr << 8n) | BigInt(f.src.len);
+    if (seen.has(key)) {
+      if (i > 1000 * n + 100000) throw new Error(`cannot draw ${n} distinct prefixes`);
+      continue;
+    }
+    seen.add(key);
+    out.push(f);
   }
   return out;
 }

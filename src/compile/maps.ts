@@ -63,23 +63,58 @@ function compileSide(side: PodSide, values: ValueTable): LpmEntry[] {
       if (p.only) node(p.only).adds.push({ rule, block: undefined, ports: [{ proto: p.proto, start: p.start, end: p.end }] });
     }
   }
-  // preorder walk of the prefix tree: sorted by (address, length), ancestors on a stack
+  // preorder walk of the prefix tree: sorted by (address, length), ancestors on a stack. A
+  // node's union is its parent's plus what it adds; only below an except hole (rare) is it
+  // recomputed from the contributions along the path, minus the blocks removed on the path.
   const sorted = [...nodes.values()].sort((a, b) => compareCidr(a.cidr, b.cidr));
-  const stack: { cidr: Cidr; active: readonly Contribution[] }[] = [];
+  const stack: Frame[] = [];
   const entries: LpmEntry[] = [];
   for (const n of sorted) {
-    while (stack.length > 0 && !cidrCovers(stack[stack.length - 1]!.cidr, n.cidr)) stack.pop();
-    const inherited = stack.length > 0 ? stack[stack.length - 1]!.active : [];
+    while (stack.length > 0 && !cidrCovers(stack[stack.length - 1]!.node.cidr, n.cidr)) stack.pop();
+    const parent = stack[stack.length - 1];
+    const own = n.adds.filter((c) => c.block !== undefined);
+    const pointOnly = n.adds.filter((c) => c.block === undefined);
+    let removed = parent?.removed ?? EMPTY_SET;
+    let inherited: PortEntry[];
+    let rules: number[];
+    if (n.removes.size > 0) {
+      removed = new Set([...removed, ...n.removes]);
+      const path = [...stack.map((f) => f.own), own].flat().filter((c) => !removed.has(c.block!));
+      inherited = normalizePorts(path.flatMap((c) => c.ports));
+      rules = capRules(path.map((c) => c.rule.id));
+    } else {
+      inherited = own.length === 0 ? parent?.ports ?? [] : normalizePorts([...(parent?.ports ?? []), ...own.flatMap((c) => c.ports)]);
+      rules = own.length === 0 ? parent?.rules ?? [] : capRules([...(parent?.rules ?? []), ...own.map((c) => c.rule.id)]);
+    }
+    stack.push({ node: n, own, removed, ports: inherited, rules });
     // block-less contributions (per-destination named ports) hold at their own /32 or /128 only
-    const active = [...inherited.filter((c) => c.block === undefined || !n.removes.has(c.block)), ...n.adds.filter((c) => c.block !== undefined)];
-    stack.push({ cidr: n.cidr, active });
-    const here = [...active, ...n.adds.filter((c) => c.block === undefined)];
-    if (here.length === 0 && stack.length === 1) continue; // a hole under nothing: no key needed
-    const ports = normalizePorts(here.flatMap((c) => c.ports));
-    const rules = [...new Set(here.map((c) => c.rule.id))].sort((a, b) => a - b);
-    entries.push({ prefix: formatCidr(n.cidr), value: values.intern(ports), rules });
+    const ports = pointOnly.length === 0 ? inherited : normalizePorts([...inherited, ...pointOnly.flatMap((c) => c.ports)]);
+    const allRules = pointOnly.length === 0 ? rules : capRules([...rules, ...pointOnly.map((c) => c.rule.id)]);
+    if (ports.length === 0 && allRules.length === 0 && stack.length === 1) continue; // a hole under nothing: no key needed
+    entries.push({ prefix: formatCidr(n.cidr), value: values.intern(ports), rules: allRules });
   }
   return entries;
+}
+
+interface Frame {
+  readonly node: Node;
+  readonly own: readonly Contribution[];
+  readonly removed: ReadonlySet<Block | undefined>;
+  readonly ports: PortEntry[];
+  readonly rules: number[];
+}
+
+const EMPTY_SET: ReadonlySet<Block | undefined> = new Set();
+
+/**
+ * Provenance kept per entry: the ids of the first rules (in policy order) behind its value.
+ * Capped so that a few wide blocks covering many keys do not make every entry carry them all.
+ */
+export const MAX_ENTRY_RULES = 16;
+
+function capRules(ids: number[]): number[] {
+  const u = [...new Set(ids)].sort((a, b) => a - b);
+  return u.length > MAX_ENTRY_RULES ? u.slice(0, MAX_ENTRY_RULES) : u;
 }
 
 class ValueTable {

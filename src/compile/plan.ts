@@ -48,7 +48,7 @@ export interface LpmEntry {
   readonly prefix: string;
   /** index into MapsPlan.values */
   readonly value: number;
-  /** ids of the PlanRules whose union makes this value (sorted) */
+  /** ids of the PlanRules whose union makes this value (sorted; at most the first 16) */
   readonly rules: readonly number[];
 }
 

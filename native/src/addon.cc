@@ -1,0 +1,288 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * addon.cc - the Classifier class for JavaScript: checks the shapes of the typed arrays it
+ * is handed, then passes positional, checked arguments to the C classifier.
+ *
+ * No global mutable state: every Classifier owns its C state, and the class is defined
+ * anew for each environment (main thread or worker) that loads the addon.
+ */
+#include <cerrno>
+#include <cstdint>
+#include <cstring>
+#include <string>
+
+#include <napi.h>
+
+#include "classifier.h"
+
+namespace {
+
+constexpr uint32_t kDefaultCtCapacity = 1u << 20;
+constexpr size_t kPktBytes = 40;
+constexpr size_t kOutWords = 4;
+
+void ThrowError(Napi::Env env, const std::string &msg)
+{
+	Napi::Error err = Napi::Error::New(env, msg);
+
+	err.Set("code", Napi::String::New(env, "PFSIM_ERR_NATIVE"));
+	err.ThrowAsJavaScriptException();
+}
+
+/* a typed array argument of the expected kind, or a thrown TypeError naming it */
+template <typename T>
+bool GetTyped(const Napi::CallbackInfo &info, size_t i, const char *name,
+	      napi_typedarray_type type, T *out)
+{
+	Napi::Value v = info[i];
+
+	if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != type) {
+		Napi::TypeError::New(info.Env(), std::string(name) + ": wrong type of array")
+			.ThrowAsJavaScriptException();
+		return false;
+	}
+	*out = v.As<T>();
+	return true;
+}
+
+bool GetU32(const Napi::CallbackInfo &info, size_t i, const char *name, uint32_t *out)
+{
+	Napi::Value v = info[i];
+	double d;
+
+	if (!v.IsNumber()) {
+		Napi::TypeError::New(info.Env(), std::string(name) + ": not a number")
+			.ThrowAsJavaScriptException();
+		return false;
+	}
+	d = v.As<Napi::Number>().DoubleValue();
+	if (!(d >= 0 && d <= 4294967295.0) || d != static_cast<double>(static_cast<uint32_t>(d))) {
+		Napi::RangeError::New(info.Env(), std::string(name) + ": not a u32 integer")
+			.ThrowAsJavaScriptException();
+		return false;
+	}
+	*out = static_cast<uint32_t>(d);
+	return true;
+}
+
+/* count of whole records of size rec in len, or a thrown Error naming the argument */
+bool Records(Napi::Env env, const char *name, size_t len, size_t rec, uint32_t *count)
+{
+	if (len % rec != 0 || len / rec > UINT32_MAX - 1) {
+		ThrowError(env, std::string("load: ") + name + ": byte length " +
+					std::to_string(len) + " is not a multiple of " +
+					std::to_string(rec));
+		return false;
+	}
+	*count = static_cast<uint32_t>(len / rec);
+	return true;
+}
+
+bool Expect(Napi::Env env, const char *name, size_t got, size_t want)
+{
+	if (got != want) {
+		ThrowError(env, std::string("load: ") + name + ": length " + std::to_string(got) +
+					", expected " + std::to_string(want));
+		return false;
+	}
+	return true;
+}
+
+class Classifier : public Napi::ObjectWrap<Classifier> {
+public:
+	static Napi::Function Define(Napi::Env env)
+	{
+		return DefineClass(env, "Classifier",
+				   {
+					   InstanceMethod<&Classifier::Load>("load"),
+					   InstanceMethod<&Classifier::ClassifyBatch>("classifyBatch"),
+					   InstanceMethod<&Classifier::ResetConntrack>("resetConntrack"),
+					   InstanceMethod<&Classifier::Stats>("stats"),
+					   InstanceMethod<&Classifier::Close>("close"),
+				   });
+	}
+
+	explicit Classifier(const Napi::CallbackInfo &info) : Napi::ObjectWrap<Classifier>(info)
+	{
+		Napi::Env env = info.Env();
+		uint32_t cap = kDefaultCtCapacity;
+		int ret;
+
+		if (info.Length() > 0 && !info[0].IsUndefined()) {
+			if (!info[0].IsObject()) {
+				Napi::TypeError::New(env, "Classifier: options must be an object")
+					.ThrowAsJavaScriptException();
+				return;
+			}
+			Napi::Value v = info[0].As<Napi::Object>().Get("ctCapacity");
+			if (env.IsExceptionPending())
+				return;
+			if (!v.IsUndefined()) {
+				double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : -1;
+
+				if (!(d >= 8 && d <= (1u << 28)) ||
+				    d != static_cast<double>(static_cast<uint32_t>(d)) ||
+				    (static_cast<uint32_t>(d) & (static_cast<uint32_t>(d) - 1))) {
+					Napi::RangeError::New(
+						env, "Classifier: ctCapacity must be a power of two from 8 to 2^28")
+						.ThrowAsJavaScriptException();
+					return;
+				}
+				cap = static_cast<uint32_t>(d);
+			}
+		}
+		ret = pfs_classifier_new(cap, &c_);
+		if (ret)
+			ThrowError(env, std::string("Classifier: ") + std::strerror(-ret));
+	}
+
+	~Classifier() override { pfs_classifier_free(c_); }
+
+private:
+	bool Live(Napi::Env env, const char *op)
+	{
+		if (c_)
+			return true;
+		ThrowError(env, std::string(op) + ": classifier is closed");
+		return false;
+	}
+
+	Napi::Value Load(const Napi::CallbackInfo &info)
+	{
+		Napi::Env env = info.Env();
+		Napi::Uint8Array pod_addrs, entry_keys, values, ext;
+		Napi::Uint32Array pod_states, entry_tries, entry_values;
+		struct pfs_load_args a;
+		struct pfs_load_err err;
+		uint32_t pods, tries, entries, nvalues, next;
+		int ret;
+
+		if (!Live(env, "load"))
+			return env.Undefined();
+		if (!GetTyped(info, 0, "podAddrs", napi_uint8_array, &pod_addrs) ||
+		    !GetTyped(info, 1, "podStates", napi_uint32_array, &pod_states) ||
+		    !GetU32(info, 2, "trieCount", &tries) ||
+		    !GetTyped(info, 3, "entryKeys", napi_uint8_array, &entry_keys) ||
+		    !GetTyped(info, 4, "entryTries", napi_uint32_array, &entry_tries) ||
+		    !GetTyped(info, 5, "entryValues", napi_uint32_array, &entry_values) ||
+		    !GetTyped(info, 6, "values", napi_uint8_array, &values) ||
+		    !GetTyped(info, 7, "ext", napi_uint8_array, &ext))
+			return env.Undefined();
+		if (!Records(env, "podAddrs", pod_addrs.ByteLength(), 16, &pods) ||
+		    !Expect(env, "podStates", pod_states.ElementLength(), 2 * (size_t)pods) ||
+		    !Records(env, "entryKeys", entry_keys.ByteLength(), 20, &entries) ||
+		    !Expect(env, "entryTries", entry_tries.ElementLength(), entries) ||
+		    !Expect(env, "entryValues", entry_values.ElementLength(), entries) ||
+		    !Records(env, "values", values.ByteLength(), 200, &nvalues) ||
+		    !Records(env, "ext", ext.ByteLength(), 8, &next))
+			return env.Undefined();
+		if (tries > PFS_MAX_TRIES) {
+			ThrowError(env, "load: trieCount: " + std::to_string(tries) + " exceeds " +
+						std::to_string(PFS_MAX_TRIES));
+			return env.Undefined();
+		}
+
+		a.pod_addrs = pod_addrs.Data();
+		a.pod_states = pod_states.Data();
+		a.pod_count = pods;
+		a.trie_count = tries;
+		a.entry_keys = entry_keys.Data();
+		a.entry_tries = entry_tries.Data();
+		a.entry_values = entry_values.Data();
+		a.entry_count = entries;
+		a.values = values.Data();
+		a.value_count = nvalues;
+		a.ext = ext.Data();
+		a.ext_count = next;
+		ret = pfs_classifier_load(c_, &a, &err);
+		if (ret == -EINVAL && err.arg) {
+			ThrowError(env, std::string("load: ") + err.arg + "[" +
+						std::to_string(err.index) + "]: " + err.what);
+		} else if (ret) {
+			ThrowError(env, std::string("load: ") + std::strerror(-ret));
+		}
+		return env.Undefined();
+	}
+
+	Napi::Value ClassifyBatch(const Napi::CallbackInfo &info)
+	{
+		Napi::Env env = info.Env();
+		Napi::Uint8Array pkts;
+		Napi::Uint32Array out;
+		uint32_t count;
+
+		if (!Live(env, "classifyBatch"))
+			return env.Undefined();
+		if (!GetTyped(info, 0, "pkts", napi_uint8_array, &pkts) ||
+		    !GetU32(info, 1, "count", &count) ||
+		    !GetTyped(info, 2, "out", napi_uint32_array, &out))
+			return env.Undefined();
+		if (pkts.ByteLength() / kPktBytes < count) {
+			Napi::RangeError::New(env, "classifyBatch: pkts holds " +
+						       std::to_string(pkts.ByteLength() / kPktBytes) +
+						       " packets, count is " + std::to_string(count))
+				.ThrowAsJavaScriptException();
+			return env.Undefined();
+		}
+		if (out.ElementLength() / kOutWords < count) {
+			Napi::RangeError::New(env, "classifyBatch: out holds " +
+						       std::to_string(out.ElementLength() / kOutWords) +
+						       " verdicts, count is " + std::to_string(count))
+				.ThrowAsJavaScriptException();
+			return env.Undefined();
+		}
+		if (reinterpret_cast<uintptr_t>(pkts.Data()) & 1) {
+			Napi::RangeError::New(env, "classifyBatch: pkts must start at an even byte offset")
+				.ThrowAsJavaScriptException();
+			return env.Undefined();
+		}
+		pfs_classify_batch(c_, reinterpret_cast<const struct pf_pkt *>(pkts.Data()), count,
+				   out.Data(), info[3].ToBoolean().Value() ? 1 : 0);
+		return env.Undefined();
+	}
+
+	Napi::Value ResetConntrack(const Napi::CallbackInfo &info)
+	{
+		if (Live(info.Env(), "resetConntrack"))
+			pfs_classifier_reset_ct(c_);
+		return info.Env().Undefined();
+	}
+
+	Napi::Value Stats(const Napi::CallbackInfo &info)
+	{
+		Napi::Env env = info.Env();
+		struct pfs_stats st;
+		Napi::Object o;
+
+		if (!Live(env, "stats"))
+			return env.Undefined();
+		pfs_classifier_stats(c_, &st);
+		o = Napi::Object::New(env);
+		o.Set("ctEntries", Napi::Number::New(env, static_cast<double>(st.ct_entries)));
+		o.Set("ctCapacity", Napi::Number::New(env, static_cast<double>(st.ct_capacity)));
+		o.Set("ctInsertFailed",
+		      Napi::Number::New(env, static_cast<double>(st.ct_insert_failed)));
+		o.Set("lpmBytes", Napi::Number::New(env, static_cast<double>(st.lpm_bytes)));
+		return o;
+	}
+
+	/* frees the native state now rather than at garbage collection */
+	Napi::Value Close(const Napi::CallbackInfo &info)
+	{
+		pfs_classifier_free(c_);
+		c_ = nullptr;
+		return info.Env().Undefined();
+	}
+
+	struct pfs_classifier *c_ = nullptr;
+};
+
+Napi::Object Init(Napi::Env env, Napi::Object exports)
+{
+	exports.Set("Classifier", Classifier::Define(env));
+	return exports;
+}
+
+} // namespace
+
+NODE_API_MODULE(pfsim, Init)

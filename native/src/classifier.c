@@ -1,0 +1,323 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * classifier.c - loads the maps plan into lookup tables and judges packet batches with the
+ * shared decision in pfsim_classify.h.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "classifier.h"
+#include "conntrack.h"
+#include "lpm.h"
+#include "podmap.h"
+
+/* everything one load() builds; replaced whole so a failed load changes nothing */
+struct pfs_maps {
+	struct pfs_podmap pods;
+	struct pfs_lpm *tries;
+	__u32 trie_count;
+	__u32 entry_count;
+	struct pf_lpm_val *vals;
+	__u32 val_count;
+	__u32 ext_count;
+	struct pf_port_entry *ext;
+	size_t lpm_bytes;
+};
+
+struct pfs_classifier {
+	struct pfs_maps maps;
+	struct pfs_conntrack ct;
+};
+
+static void maps_free(struct pfs_maps *m)
+{
+	__u32 i;
+
+	if (m->tries) {
+		for (i = 0; i < m->trie_count; i++)
+			pfs_lpm_free(&m->tries[i]);
+	}
+	free(m->tries);
+	free(m->vals);
+	free(m->ext);
+	pfs_podmap_free(&m->pods);
+	memset(m, 0, sizeof(*m));
+}
+
+/* lookup hooks for pfsim_classify.h */
+static __always_inline const struct pf_lpm_val *
+lpm_hook(const struct pfs_maps *m, __u32 trie, const __u8 *addr, __u32 *id)
+{
+	const struct pf_lpm_val *v = NULL;
+	struct pfs_lpm_hit h;
+
+	if (trie >= m->trie_count)
+		goto out;
+	h = pfs_lpm_find(&m->tries[trie], addr);
+	*id = h.entry;
+	/* value indexes were checked at load; PF_NO_ENTRY is past every one */
+	if (h.value < m->val_count)
+		v = &m->vals[h.value];
+out:
+	return v;
+}
+
+static __always_inline const struct pf_port_entry *ext_hook(const struct pfs_maps *m,
+								 __u32 i)
+{
+	return i < m->ext_count ? &m->ext[i] : NULL;
+}
+
+#define PF_CTX struct pfs_classifier *
+#define PF_HOOK_POD(c, addr) pfs_podmap_find(&(c)->maps.pods, (addr))
+#define PF_HOOK_LPM(c, trie, addr, idp) lpm_hook(&(c)->maps, (trie), (addr), (idp))
+#define PF_HOOK_EXT(c, i) ext_hook(&(c)->maps, (i))
+#define PF_HOOK_CT_LOOKUP(c, k) pfs_ct_lookup(&(c)->ct, (k))
+#define PF_HOOK_CT_INSERT(c, k) pfs_ct_insert(&(c)->ct, (k))
+#include "pfsim_classify.h"
+
+_Static_assert(sizeof(struct pf_pkt) == 40, "pf_pkt is 40 bytes");
+_Static_assert(sizeof(struct pf_lpm_key) == 20, "pf_lpm_key is 20 bytes");
+_Static_assert(sizeof(struct pf_lpm_val) == 200, "pf_lpm_val is 200 bytes");
+_Static_assert(sizeof(struct pf_port_entry) == 8, "pf_port_entry is 8 bytes");
+_Static_assert(sizeof(struct pf_ct_key) == 40, "pf_ct_key is 40 bytes");
+_Static_assert(sizeof(struct pf_pod_state) == 8, "pf_pod_state is 8 bytes");
+
+int pfs_classifier_new(__u32 ct_capacity, struct pfs_classifier **out)
+{
+	struct pfs_classifier *c;
+	int ret;
+
+	*out = NULL;
+	c = calloc(1, sizeof(*c));
+	if (!c) {
+		ret = -ENOMEM;
+		goto cleanup;
+	}
+	ret = pfs_ct_init(&c->ct, ct_capacity);
+	if (ret)
+		goto cleanup;
+	*out = c;
+	c = NULL;
+cleanup:
+	free(c);
+	return ret;
+}
+
+void pfs_classifier_free(struct pfs_classifier *c)
+{
+	if (c) {
+		maps_free(&c->maps);
+		pfs_ct_free(&c->ct);
+		free(c);
+	}
+}
+
+static int refuse(struct pfs_load_err *err, const char *arg, __u64 index, const char *what)
+{
+	err->arg = arg;
+	err->index = index;
+	err->what = what;
+	return -EINVAL;
+}
+
+static int load_pods(struct pfs_maps *m, const struct pfs_load_args *a, struct pfs_load_err *err)
+{
+	struct pf_pod_state st;
+	__u32 i, w;
+	int ret;
+
+	ret = pfs_podmap_init(&m->pods, a->pod_count);
+	if (ret)
+		goto cleanup;
+	for (i = 0; i < a->pod_count; i++) {
+		memset(&st, 0, sizeof(st));
+		st.pod_id = a->pod_states[2 * i];
+		w = a->pod_states[2 * i + 1];
+		if (st.pod_id > (PFS_MAX_TRIES - 1) / 2) {
+			ret = refuse(err, "podStates", 2 * (__u64)i, "pod id too large");
+			goto cleanup;
+		}
+		if ((w & ~0xffffu) || (w & 0xff) > PF_STATE_ENFORCE ||
+		    ((w >> 8) & 0xff) > PF_STATE_ENFORCE) {
+			ret = refuse(err, "podStates", 2 * (__u64)i + 1,
+				     "state must be ingress | egress << 8 with each 0 or 1");
+			goto cleanup;
+		}
+		st.ingress = w & 0xff;
+		st.egress = (w >> 8) & 0xff;
+		if ((st.ingress == PF_STATE_ENFORCE &&
+		     st.pod_id * 2 + PF_DIR_INGRESS >= a->trie_count) ||
+		    (st.egress == PF_STATE_ENFORCE &&
+		     st.pod_id * 2 + PF_DIR_EGRESS >= a->trie_count)) {
+			ret = refuse(err, "podStates", 2 * (__u64)i,
+				     "enforced pod has no trie below trieCount");
+			goto cleanup;
+		}
+		ret = pfs_podmap_insert(&m->pods, a->pod_addrs + 16 * (size_t)i, &st);
+		if (ret == -EEXIST) {
+			ret = refuse(err, "podAddrs", i, "duplicate pod address");
+			goto cleanup;
+		}
+		if (ret)
+			goto cleanup;
+	}
+cleanup:
+	return ret;
+}
+
+static int load_values(struct pfs_maps *m, const struct pfs_load_args *a,
+		       struct pfs_load_err *err)
+{
+	struct pf_lpm_val *v;
+	__u32 i;
+	int ret = 0;
+
+	m->val_count = a->value_count;
+	m->ext_count = a->ext_count;
+	m->vals = malloc(sizeof(*m->vals) * (a->value_count ? a->value_count : 1));
+	m->ext = malloc(sizeof(*m->ext) * (a->ext_count ? a->ext_count : 1));
+	if (!m->vals || !m->ext) {
+		ret = -ENOMEM;
+		goto cleanup;
+	}
+	if (a->value_count)
+		memcpy(m->vals, a->values, sizeof(*m->vals) * a->value_count);
+	if (a->ext_count)
+		memcpy(m->ext, a->ext, sizeof(*m->ext) * a->ext_count);
+	for (i = 0; i < a->value_count; i++) {
+		v = &m->vals[i];
+		if (v->count > PF_VALUE_MAX_ENTRIES) {
+			ret = refuse(err, "values", i, "count exceeds PF_VALUE_MAX_ENTRIES");
+			goto cleanup;
+		}
+		if (v->count > PF_VALUE_SLOTS &&
+		    (__u64)v->ext + (v->count - PF_VALUE_SLOTS) > a->ext_count) {
+			ret = refuse(err, "values", i, "extension entries past the end of ext");
+			goto cleanup;
+		}
+	}
+cleanup:
+	return ret;
+}
+
+/* groups the entries by trie and builds one LPM table per trie */
+static int load_tries(struct pfs_maps *m, const struct pfs_load_args *a,
+		      struct pfs_load_err *err)
+{
+	struct pfs_lpm_input *in = NULL;
+	__u32 *first = NULL, *fill = NULL;
+	__u32 e, t, prefixlen;
+	int ret = 0;
+
+	m->trie_count = a->trie_count;
+	m->entry_count = a->entry_count;
+	m->tries = calloc(a->trie_count ? a->trie_count : 1, sizeof(*m->tries));
+	in = malloc(sizeof(*in) * (a->entry_count ? a->entry_count : 1));
+	first = calloc((size_t)a->trie_count + 1, sizeof(*first));
+	fill = calloc((size_t)a->trie_count + 1, sizeof(*fill));
+	if (!m->tries || !in || !first || !fill) {
+		ret = -ENOMEM;
+		goto cleanup;
+	}
+	for (e = 0; e < a->entry_count; e++) {
+		memcpy(&prefixlen, a->entry_keys + 20 * (size_t)e, 4);
+		if (prefixlen > 128) {
+			ret = refuse(err, "entryKeys", e, "prefixlen over 128");
+			goto cleanup;
+		}
+		if (a->entry_tries[e] >= a->trie_count) {
+			ret = refuse(err, "entryTries", e, "trie id not below trieCount");
+			goto cleanup;
+		}
+		if (a->entry_values[e] >= a->value_count) {
+			ret = refuse(err, "entryValues", e, "value index past the end of values");
+			goto cleanup;
+		}
+		first[a->entry_tries[e] + 1]++;
+	}
+	for (t = 0; t < a->trie_count; t++)
+		first[t + 1] += first[t];
+	for (e = 0; e < a->entry_count; e++) {
+		struct pfs_lpm_input *k;
+
+		t = a->entry_tries[e];
+		k = &in[first[t] + fill[t]++];
+		memcpy(&k->prefixlen, a->entry_keys + 20 * (size_t)e, 4);
+		memcpy(k->addr, a->entry_keys + 20 * (size_t)e + 4, PF_ADDR_LEN);
+		k->entry = e;
+		k->value = a->entry_values[e];
+	}
+	m->lpm_bytes = sizeof(*m->tries) * (size_t)a->trie_count;
+	for (t = 0; t < a->trie_count; t++) {
+		ret = pfs_lpm_build(&m->tries[t], in + first[t], first[t + 1] - first[t]);
+		if (ret)
+			goto cleanup;
+		m->lpm_bytes += m->tries[t].bytes;
+	}
+cleanup:
+	free(fill);
+	free(first);
+	free(in);
+	return ret;
+}
+
+int pfs_classifier_load(struct pfs_classifier *c, const struct pfs_load_args *a,
+			struct pfs_load_err *err)
+{
+	struct pfs_maps m;
+	int ret;
+
+	memset(&m, 0, sizeof(m));
+	memset(err, 0, sizeof(*err));
+	if (a->trie_count > PFS_MAX_TRIES || a->entry_count >= PF_NO_ENTRY) {
+		ret = refuse(err, a->trie_count > PFS_MAX_TRIES ? "trieCount" : "entryKeys", 0,
+			     "too many");
+		goto cleanup;
+	}
+	ret = load_pods(&m, a, err);
+	if (ret)
+		goto cleanup;
+	ret = load_values(&m, a, err);
+	if (ret)
+		goto cleanup;
+	ret = load_tries(&m, a, err);
+	if (ret)
+		goto cleanup;
+	maps_free(&c->maps);
+	c->maps = m;
+	memset(&m, 0, sizeof(m));
+cleanup:
+	maps_free(&m);
+	return ret;
+}
+
+int pfs_classify_batch(struct pfs_classifier *c, const struct pf_pkt *pkts, __u32 count,
+		       __u32 *out, int stateful)
+{
+	__u32 i;
+
+	/* two loops so the stateless one carries no conntrack code */
+	if (stateful) {
+		for (i = 0; i < count; i++)
+			pf_classify(c, &pkts[i], 1, out + (size_t)PF_OUT_WORDS * i);
+	} else {
+		for (i = 0; i < count; i++)
+			pf_classify(c, &pkts[i], 0, out + (size_t)PF_OUT_WORDS * i);
+	}
+	return 0;
+}
+
+void pfs_classifier_reset_ct(struct pfs_classifier *c)
+{
+	pfs_ct_reset(&c->ct);
+}
+
+void pfs_classifier_stats(const struct pfs_classifier *c, struct pfs_stats *st)
+{
+	st->ct_entries = c->ct.count;
+	st->ct_capacity = c->ct.capacity;
+	st->ct_insert_failed = c->ct.insert_failed;
+	st->lpm_bytes = c->maps.lpm_bytes;
+}

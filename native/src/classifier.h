@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * classifier.h - the host maps classifier: the loaded maps (pod state, one LPM table per
+ * trie, values, extension pool) and the conntrack table, judged by pfsim_classify.h.
+ * One instance per JS object; nothing global, so any number of threads may hold their own.
+ */
+#ifndef PFSIM_CLASSIFIER_H
+#define PFSIM_CLASSIFIER_H
+
+#include <stddef.h>
+#include "pfsim.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct pfs_classifier;
+
+/* the flat arrays of one load, counts already checked against their byte lengths */
+struct pfs_load_args {
+	const __u8 *pod_addrs;		/* 16 * pod_count */
+	const __u32 *pod_states;	/* 2 * pod_count: pod id, ingress | egress << 8 */
+	__u32 pod_count;
+	__u32 trie_count;
+	const __u8 *entry_keys;		/* 20 * entry_count: struct pf_lpm_key */
+	const __u32 *entry_tries;	/* entry_count */
+	const __u32 *entry_values;	/* entry_count */
+	__u32 entry_count;
+	const __u8 *values;		/* 200 * value_count: struct pf_lpm_val */
+	__u32 value_count;
+	const __u8 *ext;		/* 8 * ext_count: struct pf_port_entry */
+	__u32 ext_count;
+};
+
+/* which argument and element a load refused, and why */
+struct pfs_load_err {
+	const char *arg;
+	__u64 index;
+	const char *what;
+};
+
+struct pfs_stats {
+	__u64 ct_entries;
+	__u64 ct_capacity;
+	__u64 ct_insert_failed;
+	__u64 lpm_bytes;
+};
+
+#define PFS_MAX_TRIES (1u << 24)
+
+/* returns 0, -EINVAL for a bad capacity, -ENOMEM */
+int pfs_classifier_new(__u32 ct_capacity, struct pfs_classifier **out);
+void pfs_classifier_free(struct pfs_classifier *c);
+/* replaces the loaded maps; on error (-EINVAL with *err filled, -ENOMEM) keeps the old ones */
+int pfs_classifier_load(struct pfs_classifier *c, const struct pfs_load_args *a,
+			struct pfs_load_err *err);
+/* judges count packets into out (PF_OUT_WORDS each); pkts must be 2-byte aligned */
+int pfs_classify_batch(struct pfs_classifier *c, const struct pf_pkt *pkts, __u32 count,
+		       __u32 *out, int stateful);
+void pfs_classifier_reset_ct(struct pfs_classifier *c);
+void pfs_classifier_stats(const struct pfs_classifier *c, struct pfs_stats *st);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* PFSIM_CLASSIFIER_H */

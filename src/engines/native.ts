@@ -1,0 +1,91 @@
+/**
+ * The native addon (native/build/Release/pfsim.node): a maps classifier in C behind N-API.
+ * Loaded once per thread from the package root, whether this file runs from src/ (vitest,
+ * tsx) or dist/src/ (after tsc). Throws PfsimError PFSIM_ERR_NATIVE when the addon is not
+ * built; the addon's own errors carry code PFSIM_ERR_NATIVE and name the argument and index.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { PfsimError, wrapError } from '../errors.js';
+
+export interface ClassifierOptions {
+  /** conntrack slots, a power of two from 8 to 2^28 (default 1 << 20) */
+  readonly ctCapacity?: number;
+}
+
+export interface ClassifierStats {
+  readonly ctEntries: number;
+  readonly ctCapacity: number;
+  /** inserts refused because the table was 7/8 full, since the last reset */
+  readonly ctInsertFailed: number;
+  readonly lpmBytes: number;
+}
+
+/** One native classifier instance: its own maps and conntrack, usable from one thread. */
+export interface NativeClassifier {
+  /** Replaces the loaded maps with the arrays of src/compile/layout.ts (MapsLayout order). */
+  load(
+    podAddrs: Uint8Array,
+    podStates: Uint32Array,
+    trieCount: number,
+    entryKeys: Uint8Array,
+    entryTries: Uint32Array,
+    entryValues: Uint32Array,
+    values: Uint8Array,
+    ext: Uint8Array,
+  ): void;
+  /** Judges `count` pf_pkt records into `out`, four words each (see engine.ts). */
+  classifyBatch(pkts: Uint8Array, count: number, out: Uint32Array, stateful: boolean): void;
+  resetConntrack(): void;
+  stats(): ClassifierStats;
+  /** Frees the native state now; any later call throws. */
+  close(): void;
+}
+
+export interface NativeAddon {
+  readonly Classifier: new (opts?: ClassifierOptions) => NativeClassifier;
+}
+
+export const ADDON_PATH = join('native', 'build', 'Release', 'pfsim.node');
+
+let addon: NativeAddon | undefined;
+
+function isPfsimPackage(file: string): boolean {
+  try {
+    return (JSON.parse(readFileSync(file, 'utf8')) as { name?: unknown }).name === 'pfsim';
+  } catch {
+    return false;
+  }
+}
+
+/** The directory holding pfsim's package.json, walking up from this module. */
+export function packageRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    if (isPfsimPackage(join(dir, 'package.json'))) return dir;
+    const up = dirname(dir);
+    if (up === dir) throw new PfsimError('PFSIM_ERR_NATIVE', 'native addon: no package.json above ' + fileURLToPath(import.meta.url));
+    dir = up;
+  }
+}
+
+/** Loads the addon (once per thread). */
+export function loadNative(): NativeAddon {
+  if (addon) return addon;
+  const file = join(packageRoot(), ADDON_PATH);
+  if (!existsSync(file)) throw new PfsimError('PFSIM_ERR_NATIVE', 'native addon not built: run npm run build');
+  try {
+    addon = createRequire(import.meta.url)(file) as NativeAddon;
+  } catch (err) {
+    throw wrapError(`load native addon ${file}`, err);
+  }
+  return addon;
+}
+
+/** A new native classifier. */
+export function createClassifier(opts: ClassifierOptions = {}): NativeClassifier {
+  const { Classifier } = loadNative();
+  return opts.ctCapacity === undefined ? new Classifier() : new Classifier({ ctCapacity: opts.ctCapacity });
+}
