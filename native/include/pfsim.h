@@ -46,8 +46,13 @@
 
 #define PF_NO_ENTRY 0xffffffffu
 
-/* packet header record flags */
+/* packet header record flags: the TCP header's own bits, so flags = tcp[13] & PF_PKT_F_TCP */
 #define PF_PKT_F_NONE 0
+#define PF_PKT_F_FIN 0x01
+#define PF_PKT_F_SYN 0x02
+#define PF_PKT_F_RST 0x04
+#define PF_PKT_F_ACK 0x10
+#define PF_PKT_F_TCP (PF_PKT_F_FIN | PF_PKT_F_SYN | PF_PKT_F_RST | PF_PKT_F_ACK)
 
 /*
  * One packet as the classifier sees it: what the parser extracted. 40 bytes.

@@ -131,6 +131,27 @@ static __always_inline void pf_ct_key_build(const struct pf_pkt *pkt, struct pf_
 	key->proto = pkt->proto;
 }
 
+#define PF_IPPROTO_TCP 6
+
+/*
+ * pf_can_open - may this allowed packet start tracking its connection? As netfilter's TCP
+ * tracker with loose pickup: a SYN opens, so does a plain ACK (a connection picked up in the
+ * middle); SYN-ACK, FIN and RST without an entry are invalid there and open nothing, so the
+ * replies of a denied connection cannot open it. Other protocols: any allowed packet opens.
+ */
+static __always_inline int pf_can_open(const struct pf_pkt *pkt)
+{
+	__u8 f = pkt->flags;
+
+	if (pkt->proto != PF_IPPROTO_TCP)
+		return 1;
+	if (f & (PF_PKT_F_FIN | PF_PKT_F_RST))
+		return 0;
+	if (f & PF_PKT_F_SYN)
+		return !(f & PF_PKT_F_ACK);
+	return (f & PF_PKT_F_ACK) != 0;
+}
+
 /*
  * pf_classify - judges one packet into out[PF_OUT_WORDS]: verdict, reason, egress entry id,
  * ingress entry id. An entry id is the longest prefix found in the side's trie (also when
@@ -184,7 +205,7 @@ static __always_inline void pf_classify(PF_CTX ctx, const struct pf_pkt *pkt, in
 		reason = PF_REASON_POLICY;
 	}
 
-	if (stateful)
+	if (stateful && pf_can_open(pkt))
 		PF_HOOK_CT_INSERT(ctx, &key);
 out:
 	out[PF_OUT_VERDICT] = verdict;

@@ -13,7 +13,7 @@ import {
   type Engine, type EngineOptions, NO_REF, OUT_WORDS, VERDICT_ALLOW, VERDICT_DENY,
   REASON_ESTABLISHED, REASON_NOT_ISOLATED, REASON_POLICY, REASON_DENY_EGRESS, REASON_DENY_INGRESS,
 } from './engine.js';
-import { PKT_BYTES } from './packet.js';
+import { PKT_BYTES, canOpen } from './packet.js';
 
 const F_SRC = 1, F_DST = 2, F_PROTO = 4, F_DPORT = 8, F_EST = 16, F_MARKED = 32;
 const T_ACCEPT = 1, T_DROP = 2, T_RETURN = 3, T_JUMP = 4, T_MARK = 5, T_CLEAR = 6;
@@ -190,7 +190,7 @@ export class ChainEngine implements Engine {
       break;
     }
     this.walked += walked;
-    if (verdict === VERDICT_ALLOW && reason !== REASON_ESTABLISHED && this.ct) this.ct.add(w, p16, b, i);
+    if (verdict === VERDICT_ALLOW && reason !== REASON_ESTABLISHED && this.ct && canOpen(proto, b[i * PKT_BYTES + 38]!)) this.ct.add(w, p16, b, i);
     const o = i * OUT_WORDS;
     out[o] = verdict; out[o + 1] = reason; out[o + 2] = egressRef; out[o + 3] = ingressRef;
   }

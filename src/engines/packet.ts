@@ -22,6 +22,24 @@ export interface PacketHeader {
   readonly proto: number;
   readonly sport: number;
   readonly dport: number;
+  /** TCP flags (PF_PKT_F_*: FIN 1, SYN 2, RST 4, ACK 16); 0 for other protocols */
+  readonly flags?: number;
+}
+
+export const PKT_F_FIN = 0x01;
+export const PKT_F_SYN = 0x02;
+export const PKT_F_RST = 0x04;
+export const PKT_F_ACK = 0x10;
+
+/**
+ * May this allowed packet start tracking its connection (pf_can_open in pfsim_classify.h)?
+ * A TCP SYN or plain ACK (mid-stream pickup) opens; SYN-ACK, FIN and RST do not.
+ */
+export function canOpen(proto: number, flags: number): boolean {
+  if (proto !== 6) return true;
+  if (flags & (PKT_F_FIN | PKT_F_RST)) return false;
+  if (flags & PKT_F_SYN) return (flags & PKT_F_ACK) === 0;
+  return (flags & PKT_F_ACK) !== 0;
 }
 
 const littleEndian = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
@@ -35,7 +53,7 @@ export function writePacket(buf: Uint8Array, i: number, p: PacketHeader): void {
   writeU16(buf, o + PKT_OFF_DPORT, p.dport);
   buf[o + PKT_OFF_PROTO] = p.proto;
   buf[o + PKT_OFF_FAMILY] = familyOf(p.src);
-  buf[o + PKT_OFF_FLAGS] = 0;
+  buf[o + PKT_OFF_FLAGS] = p.flags ?? 0;
   buf[o + 39] = 0;
 }
 
@@ -46,7 +64,7 @@ export function readPacket(buf: Uint8Array, i: number): PacketHeader {
     src = (src << 8n) | BigInt(buf[o + k]!);
     dst = (dst << 8n) | BigInt(buf[o + 16 + k]!);
   }
-  return { src, dst, sport: readU16(buf, o + PKT_OFF_SPORT), dport: readU16(buf, o + PKT_OFF_DPORT), proto: buf[o + PKT_OFF_PROTO]! };
+  return { src, dst, sport: readU16(buf, o + PKT_OFF_SPORT), dport: readU16(buf, o + PKT_OFF_DPORT), proto: buf[o + PKT_OFF_PROTO]!, flags: buf[o + PKT_OFF_FLAGS]! };
 }
 
 /** host-order u16, as the C struct holds it */

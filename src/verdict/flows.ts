@@ -39,7 +39,8 @@ export function flowToPacket(f: Flow, where: string): PacketHeader {
     if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 65535) return fail(field, `must be an integer 0-65535, got ${JSON.stringify(v)}`);
     return PORTED.has(proto!) ? v : 0;
   };
-  return { src, dst, proto, sport: port('sport'), dport: port('dport') };
+  // a flow is the first packet of a connection: for TCP, its SYN
+  return { src, dst, proto, sport: port('sport'), dport: port('dport'), flags: proto === 6 ? 0x02 : 0 };
 }
 
 /** Reads a flows file; blank lines and lines starting with # are skipped. */

@@ -26,6 +26,8 @@ export interface RefFlow {
 /** One packet of a trace, in order; sport makes the 5-tuple that conntrack keys on. */
 export interface RefPacket extends RefFlow {
   readonly sport: number;
+  /** TCP flags of a captured packet (FIN 1, SYN 2, RST 4, ACK 16); absent for a user's flow */
+  readonly flags?: number;
 }
 
 /**
@@ -113,6 +115,19 @@ export function referenceVerdict(cluster: Cluster, flow: RefFlow): RefVerdict {
   return egressAllows(cluster, flow) && ingressAllows(cluster, flow) ? 'allow' : 'deny';
 }
 
+/**
+ * netfilter's TCP tracker (loose pickup): a packet without an entry opens one if it is a SYN
+ * or a plain ACK; SYN-ACK, FIN and RST are invalid there and open nothing. Packets without
+ * flags (the flows a user writes) stand for a connection's first packet, a SYN.
+ */
+function opensConnection(p: RefPacket): boolean {
+  if (p.proto !== IPPROTO.TCP || p.flags === undefined) return true;
+  const FIN = 1, SYN = 2, RST = 4, ACK = 16;
+  if (p.flags & (FIN | RST)) return false;
+  if (p.flags & SYN) return (p.flags & ACK) === 0;
+  return (p.flags & ACK) !== 0;
+}
+
 function tupleKey(proto: number, a: bigint, ap: number, b: bigint, bp: number): string {
   return `${proto}|${a}|${ap}|${b}|${bp}`;
 }
@@ -128,7 +143,7 @@ export function referenceTrace(cluster: Cluster, packets: readonly RefPacket[]):
     if (established.has(tupleKey(p.proto, p.src, p.sport, p.dst, p.dport))
       || established.has(tupleKey(p.proto, p.dst, p.dport, p.src, p.sport))) return 'allow';
     const v = referenceVerdict(cluster, p);
-    if (v === 'allow') established.add(tupleKey(p.proto, p.src, p.sport, p.dst, p.dport));
+    if (v === 'allow' && opensConnection(p)) established.add(tupleKey(p.proto, p.src, p.sport, p.dst, p.dport));
     return v;
   });
 }
