@@ -4,6 +4,8 @@
       "target_name": "pfsim",
       "sources": [
         "src/addon.cc",
+        "src/capture/capture.c",
+        "src/capture/decode.c",
         "src/classifier.c",
         "src/conntrack.c",
         "src/lpm.c",
@@ -22,7 +24,7 @@
       "cflags_c": ["-std=c11"],
       "cflags_cc": ["-std=c++17", "-fno-exceptions"],
       "cflags!": ["-O3"],
-      "cflags_cc!": ["-fno-rtti"]
+      "cflags_cc!": ["-fno-rtti"],
     }
   ]
 }

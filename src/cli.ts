@@ -12,9 +12,42 @@ import { parseEngineList } from './engines/index.js';
 import { PfsimError } from './errors.js';
 import { readFlows } from './verdict/flows.js';
 import { judgePlan } from './verdict/judge.js';
-import { renderDemo, runDemo, writeDemo } from './demo/run.js';
+import { renderDemo, renderDemoTraces, runDemo, runDemoTraces, writeDemo } from './demo/run.js';
+import { replayCapture } from './verdict/replay.js';
+import { FlowTable, renderSummary } from './verdict/summary.js';
+import { writeFileSync, writeSync } from 'node:fs';
+import type { Plan } from './compile/plan.js';
+import type { EngineName } from './engines/engine.js';
 
 const collect = (v: string, prev: string[]): string[] => [...prev, v];
+
+function writeJson(file: string, value: unknown): void {
+  try {
+    writeFileSync(file, JSON.stringify(value, null, 2) + '\n');
+  } catch (e) {
+    throw new PfsimError('PFSIM_ERR_INPUT_READ', `${file}: cannot write: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+  }
+}
+
+/** One line per packet, streamed in batches so a large capture does not pile up in memory. */
+function verdictCapture(plan: Plan, file: string, engines: readonly EngineName[], json: boolean): void {
+  let buf: string[] = [];
+  const flush = () => { if (buf.length) { writeSync(1, buf.join('')); buf = []; } };
+  const r = replayCapture(plan, file, engines, {
+    packet: (v) => {
+      if (json) buf.push(JSON.stringify(v) + '\n');
+      else if (v.verdict === 'skip') buf.push(`${String(v.index).padStart(7)}  skip   ${v.reason}\n`);
+      else buf.push(`${String(v.index).padStart(7)}  ${v.verdict.padEnd(5)}  ${`${v.proto} ${v.src}:${v.sport} -> ${v.dst}:${v.dport}`.padEnd(58)} ${Object.entries(v.engines).map(([k, x]) => `${k}=${x}`).join(' ')}${v.agree ? '' : '  DISAGREE'}  ${v.reason}\n`);
+      if (buf.length >= 4096) flush();
+    },
+  });
+  flush();
+  if (!json) {
+    const t = r.totals;
+    const skipped = Object.entries(t.skippedBy).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${n}`).join(', ');
+    process.stdout.write(`packets in ${t.packets} = judged ${t.ok} + skipped ${t.skipped}${skipped ? ` (${skipped})` : ''}; engines ${r.disagreements === 0 ? 'agree on every packet' : `disagree on ${r.disagreements}`}\n`);
+  }
+}
 
 function program(): Command {
   const p = new Command('pfsim')
@@ -26,12 +59,15 @@ function program(): Command {
   p.command('demo')
     .description('write the built-in demo cluster and show which clients reach demo-app under each policy set')
     .option('--out <dir>', 'directory to write the demo manifests into', 'demo-cluster')
+    .option('--traces <dir>', 'directory to write the demo captures into', 'traces')
     .option('--engines <list>', 'engines to judge with: chain,maps or all', 'all')
-    .action((o: { out: string; engines: string }) => {
+    .action((o: { out: string; traces: string; engines: string }) => {
       const engines = parseEngineList(o.engines);
       writeDemo(o.out);
       process.stdout.write(`Demo cluster written to ${o.out}/ (cluster.yaml, policies/*.yaml, flows.jsonl)\n\n`);
       process.stdout.write(renderDemo(runDemo(engines), engines));
+      const t = runDemoTraces(o.traces, engines);
+      process.stdout.write('\n' + renderDemoTraces(t.file, t.rows));
     });
 
   p.command('compile')
@@ -49,15 +85,22 @@ function program(): Command {
     });
 
   p.command('verdict')
-    .description('judge flows (first packets of connections) with every engine and compare their verdicts')
+    .description('judge flows (first packets of connections) or every packet of a capture with every engine and compare')
     .requiredOption('--cluster <path>', 'manifest file or directory (repeatable; merged)', collect, [])
-    .requiredOption('--flows <file>', 'JSON lines: {"src","dst","proto","sport","dport"} per line')
+    .option('--flows <file>', 'JSON lines: {"src","dst","proto","sport","dport"} per line')
+    .option('--pcap <file>', 'a pcap or pcapng capture: one verdict per packet, conntrack carried')
     .option('--engines <list>', 'engines: chain,maps or all', 'all')
-    .option('--json', 'print one JSON object per flow')
-    .option('--stateful', 'carry conntrack state from line to line (lines are packets in order)')
-    .action((o: { cluster: string[]; flows: string; engines: string; json?: boolean; stateful?: boolean }) => {
+    .option('--json', 'print one JSON object per flow or packet')
+    .option('--stateful', 'flows only: carry conntrack state from line to line (lines are packets in order)')
+    .action((o: { cluster: string[]; flows?: string; pcap?: string; engines: string; json?: boolean; stateful?: boolean }) => {
       const engines = parseEngineList(o.engines);
-      const flows = readFlows(o.flows);
+      if ((o.flows === undefined) === (o.pcap === undefined)) throw new PfsimError('PFSIM_ERR_USAGE', 'verdict: give exactly one of --flows or --pcap');
+      if (o.pcap !== undefined) {
+        const plan = compile(loadCluster(o.cluster));
+        verdictCapture(plan, o.pcap, engines, o.json === true);
+        return;
+      }
+      const flows = readFlows(o.flows!);
       const plan = compile(loadCluster(o.cluster));
       const verdicts = judgePlan(plan, flows, { engines, stateful: o.stateful === true });
       if (o.json) {
@@ -73,6 +116,22 @@ function program(): Command {
       const disagree = verdicts.filter((v) => !v.agree).length;
       lines.push(`${verdicts.length} flows: ${verdicts.filter((v) => v.verdict === 'allow').length} allowed, ${verdicts.filter((v) => v.verdict === 'deny').length} denied; engines ${disagree === 0 ? 'agree on all' : `disagree on ${disagree}`}`);
       process.stdout.write(lines.join('\n') + '\n');
+    });
+
+  p.command('replay')
+    .description('replay a capture through the engines and summarise per connection (disagreements first)')
+    .requiredOption('--cluster <path>', 'manifest file or directory (repeatable; merged)', collect, [])
+    .requiredOption('--pcap <file>', 'a pcap or pcapng capture')
+    .option('--engines <list>', 'engines: chain,maps or all', 'all')
+    .option('--json <file>', 'also write the summary as JSON to this file')
+    .action((o: { cluster: string[]; pcap: string; engines: string; json?: string }) => {
+      const engines = parseEngineList(o.engines);
+      const plan = compile(loadCluster(o.cluster));
+      const table = new FlowTable();
+      replayCapture(plan, o.pcap, engines, { packet: (v, bytes) => table.add(v, bytes) });
+      const summary = table.summary();
+      process.stdout.write(renderSummary(summary, engines));
+      if (o.json) writeJson(o.json, { capture: o.pcap, engines, ...summary });
     });
   return p;
 }

@@ -10,6 +10,7 @@ export type PfsimErrorCode =
   | 'PFSIM_ERR_USAGE'           // bad command-line arguments
   | 'PFSIM_ERR_NATIVE'          // the native addon failed to load or refused its input
   | 'PFSIM_ERR_COMPILE'         // the cluster cannot be compiled (limits exceeded)
+  | 'PFSIM_ERR_CAPTURE'         // a capture file is malformed (names file and byte offset)
   | 'PFSIM_ERR_UNSUPPORTED';    // a feature this machine lacks (carries feature and minimum kernel)
 
 export class PfsimError extends Error {

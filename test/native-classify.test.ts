@@ -20,7 +20,7 @@ import {
 } from '../src/engines/engine.js';
 import { MapsEngine } from '../src/engines/maps.js';
 import { createClassifier, type NativeClassifier } from '../src/engines/native.js';
-import { packetBatch, writePacket, type PacketHeader } from '../src/engines/packet.js';
+import { packetBatch, writePacket, PKT_F_ACK, PKT_F_SYN, type PacketHeader } from '../src/engines/packet.js';
 import { parseIp } from '../src/net/ip.js';
 import { PfsimError } from '../src/errors.js';
 
@@ -194,8 +194,9 @@ describe('native decision', () => {
 });
 
 describe('native conntrack', () => {
-  const fwd = { src: ip('10.0.1.1'), dst: ip('10.0.2.1'), proto: 6, sport: 40000, dport: 80 };
-  const rev = { src: ip('10.0.2.1'), dst: ip('10.0.1.1'), proto: 6, sport: 80, dport: 40000 };
+  // a SYN opens a connection; its SYN-ACK answer is a reply that cannot open one by itself
+  const fwd = { src: ip('10.0.1.1'), dst: ip('10.0.2.1'), proto: 6, sport: 40000, dport: 80, flags: PKT_F_SYN };
+  const rev = { src: ip('10.0.2.1'), dst: ip('10.0.1.1'), proto: 6, sport: 80, dport: 40000, flags: PKT_F_SYN | PKT_F_ACK };
 
   it('lets replies of an allowed connection through, both ways, until reset', () => {
     const c = load(decisionPlan);
@@ -204,14 +205,15 @@ describe('native conntrack', () => {
       expect(run(c, [rev], true)[0]).toEqual([VERDICT_ALLOW, REASON_NOT_ISOLATED, NO_REF, NO_REF]);
       c.resetConntrack();
       const denied = { ...fwd, dport: 22 };
-      const out = run(c, [denied, { ...denied, src: denied.dst, dst: denied.src, sport: 22, dport: 40000 }, fwd, rev, fwd], true);
+      const out = run(c, [denied, { ...denied, src: denied.dst, dst: denied.src, sport: 22, dport: 40000, flags: PKT_F_SYN | PKT_F_ACK }, fwd, rev, fwd], true);
       expect(out[0]![1]).toBe(REASON_DENY_EGRESS);
-      // the denied connection was not tracked; its reverse is a new, unisolated flow
+      // the denied connection was not tracked; its reverse is judged on its own (unisolated)
+      // and, being a SYN-ACK, opens nothing
       expect(out[1]![1]).toBe(REASON_NOT_ISOLATED);
       expect(out[2]).toEqual([VERDICT_ALLOW, REASON_POLICY, 0, 2]);
       expect(out[3]).toEqual([VERDICT_ALLOW, REASON_ESTABLISHED, NO_REF, NO_REF]);
       expect(out[4]![1]).toBe(REASON_ESTABLISHED);
-      expect(c.stats().ctEntries).toBe(2);
+      expect(c.stats().ctEntries).toBe(1);
       c.resetConntrack();
       expect(c.stats().ctEntries).toBe(0);
       expect(run(c, [fwd], true)[0]![1]).toBe(REASON_POLICY);
@@ -333,8 +335,8 @@ describe('MapsEngine', () => {
     const e = new MapsEngine(plan, { stateful: true, ctCapacity: 64 });
     try {
       const pkts: PacketHeader[] = [
-        { src: ip('10.0.1.1'), dst: ip('10.0.2.1'), proto: 6, sport: 1000, dport: 80 },
-        { src: ip('10.0.2.1'), dst: ip('10.0.1.1'), proto: 6, sport: 80, dport: 1000 },
+        { src: ip('10.0.1.1'), dst: ip('10.0.2.1'), proto: 6, sport: 1000, dport: 80, flags: PKT_F_SYN },
+        { src: ip('10.0.2.1'), dst: ip('10.0.1.1'), proto: 6, sport: 80, dport: 1000, flags: PKT_F_SYN | PKT_F_ACK },
         { src: ip('10.0.1.1'), dst: ip('10.0.9.9'), proto: 6, sport: 1000, dport: 80 },
         { src: ip('10.0.1.1'), dst: ip('10.0.2.1'), proto: 6, sport: 1000, dport: 81 },
         { src: ip('10.0.4.1'), dst: ip('10.0.2.1'), proto: 6, sport: 1000, dport: 80 },

@@ -13,6 +13,7 @@
 
 #include <napi.h>
 
+#include "capture/capture.h"
 #include "classifier.h"
 
 namespace {
@@ -277,9 +278,175 @@ private:
 	struct pfs_classifier *c_ = nullptr;
 };
 
+/*
+ * CaptureParser: a streaming capture file parser (native/src/capture/capture.h). The caller
+ * reads the file into a chunk buffer and hands in the bytes from the parser's position on;
+ * each call writes whole packet records into caller-owned pkts (40-byte struct pf_pkt) and
+ * meta (PFC_META_WORDS u32 words each) arrays. A file error throws an Error with code
+ * PFSIM_ERR_CAPTURE, `offset` (the byte offset) and message "byte offset N: what"; when the
+ * failing call had already written packets, it returns them and the next call throws.
+ */
+class CaptureParser : public Napi::ObjectWrap<CaptureParser> {
+public:
+	static Napi::Function Define(Napi::Env env)
+	{
+		return DefineClass(
+			env, "CaptureParser",
+			{
+				InstanceMethod<&CaptureParser::Parse>("parse"),
+				InstanceMethod<&CaptureParser::Stats>("stats"),
+				InstanceMethod<&CaptureParser::Close>("close"),
+				StaticValue("MAX_RECORD", Napi::Number::New(env, PFC_MAX_RECORD)),
+				StaticValue("MAX_CAPLEN", Napi::Number::New(env, PFC_MAX_CAPLEN)),
+				StaticValue("META_WORDS", Napi::Number::New(env, PFC_META_WORDS)),
+			});
+	}
+
+	explicit CaptureParser(const Napi::CallbackInfo &info)
+		: Napi::ObjectWrap<CaptureParser>(info)
+	{
+		int ret = pfc_parser_new(&p_);
+
+		if (ret)
+			ThrowError(info.Env(), std::string("CaptureParser: ") + std::strerror(-ret));
+	}
+
+	~CaptureParser() override { pfc_parser_free(p_); }
+
+private:
+	bool Live(Napi::Env env, const char *op)
+	{
+		if (p_)
+			return true;
+		ThrowError(env, std::string(op) + ": capture parser is closed");
+		return false;
+	}
+
+	void ThrowCapture(Napi::Env env)
+	{
+		__u64 off = 0;
+		const char *what = pfc_error(p_, &off);
+		Napi::Error err = Napi::Error::New(
+			env, "byte offset " + std::to_string(off) + ": " + (what ? what : "unknown"));
+
+		err.Set("code", Napi::String::New(env, "PFSIM_ERR_CAPTURE"));
+		err.Set("offset", Napi::Number::New(env, static_cast<double>(off)));
+		err.ThrowAsJavaScriptException();
+	}
+
+	/* parse(chunk, length, fileOffset, pkts, meta, maxPackets, final?) -> {consumed, count, need} */
+	Napi::Value Parse(const Napi::CallbackInfo &info)
+	{
+		Napi::Env env = info.Env();
+		Napi::Uint8Array chunk, pkts;
+		Napi::Uint32Array meta;
+		struct pfc_result res;
+		uint32_t length, max;
+		double at;
+		Napi::Object o;
+		int ret;
+
+		if (!Live(env, "parse"))
+			return env.Undefined();
+		if (!GetTyped(info, 0, "chunk", napi_uint8_array, &chunk) ||
+		    !GetU32(info, 1, "length", &length))
+			return env.Undefined();
+		if (!info[2].IsNumber()) {
+			Napi::TypeError::New(env, "fileOffset: not a number").ThrowAsJavaScriptException();
+			return env.Undefined();
+		}
+		at = info[2].As<Napi::Number>().DoubleValue();
+		if (!GetTyped(info, 3, "pkts", napi_uint8_array, &pkts) ||
+		    !GetTyped(info, 4, "meta", napi_uint32_array, &meta) ||
+		    !GetU32(info, 5, "maxPackets", &max))
+			return env.Undefined();
+		if (length > chunk.ByteLength()) {
+			Napi::RangeError::New(env, "parse: length " + std::to_string(length) +
+						       " exceeds the chunk's " +
+						       std::to_string(chunk.ByteLength()) + " bytes")
+				.ThrowAsJavaScriptException();
+			return env.Undefined();
+		}
+		if (at != static_cast<double>(pfc_position(p_))) {
+			Napi::RangeError::New(env, "parse: fileOffset " + std::to_string(at) +
+						       ", the parser is at " +
+						       std::to_string(pfc_position(p_)))
+				.ThrowAsJavaScriptException();
+			return env.Undefined();
+		}
+		if (pkts.ByteLength() / kPktBytes < max || meta.ElementLength() / PFC_META_WORDS < max) {
+			Napi::RangeError::New(env, "parse: pkts holds " +
+						       std::to_string(pkts.ByteLength() / kPktBytes) +
+						       " and meta " +
+						       std::to_string(meta.ElementLength() / PFC_META_WORDS) +
+						       " packets, maxPackets is " + std::to_string(max))
+				.ThrowAsJavaScriptException();
+			return env.Undefined();
+		}
+		if (reinterpret_cast<uintptr_t>(pkts.Data()) & 1) {
+			Napi::RangeError::New(env, "parse: pkts must start at an even byte offset")
+				.ThrowAsJavaScriptException();
+			return env.Undefined();
+		}
+		ret = pfc_parse(p_, chunk.Data(), length, info[6].ToBoolean().Value() ? 1 : 0,
+				reinterpret_cast<struct pf_pkt *>(pkts.Data()),
+				reinterpret_cast<struct pfc_meta *>(meta.Data()), max, &res);
+		if (ret == -EINVAL && res.count == 0) {
+			ThrowCapture(env);
+			return env.Undefined();
+		}
+		if (ret && ret != -EINVAL) {
+			ThrowError(env, std::string("parse: ") + std::strerror(-ret));
+			return env.Undefined();
+		}
+		o = Napi::Object::New(env);
+		o.Set("consumed", Napi::Number::New(env, res.consumed));
+		o.Set("count", Napi::Number::New(env, res.count));
+		o.Set("need", Napi::Number::New(env, res.need));
+		return o;
+	}
+
+	Napi::Value Stats(const Napi::CallbackInfo &info)
+	{
+		static const char *const formats[] = { "none", "pcap", "pcapng" };
+		Napi::Env env = info.Env();
+		struct pfc_stats st;
+		Napi::Object o;
+		Napi::Array by;
+
+		if (!Live(env, "stats"))
+			return env.Undefined();
+		pfc_stats(p_, &st);
+		o = Napi::Object::New(env);
+		by = Napi::Array::New(env, PFC_STATUS_COUNT);
+		for (uint32_t i = 0; i < PFC_STATUS_COUNT; i++)
+			by.Set(i, Napi::Number::New(env, static_cast<double>(st.status[i])));
+		o.Set("packets", Napi::Number::New(env, static_cast<double>(st.packets)));
+		o.Set("byStatus", by);
+		o.Set("bytes", Napi::Number::New(env, static_cast<double>(st.bytes)));
+		o.Set("format", Napi::String::New(env, formats[st.format < 3 ? st.format : 0]));
+		o.Set("sections", Napi::Number::New(env, st.sections));
+		o.Set("interfaces", Napi::Number::New(env, st.interfaces));
+		o.Set("fragRemembered", Napi::Number::New(env, static_cast<double>(st.frag_remembered)));
+		o.Set("fragEvicted", Napi::Number::New(env, static_cast<double>(st.frag_evicted)));
+		return o;
+	}
+
+	/* frees the native state now rather than at garbage collection */
+	Napi::Value Close(const Napi::CallbackInfo &info)
+	{
+		pfc_parser_free(p_);
+		p_ = nullptr;
+		return info.Env().Undefined();
+	}
+
+	struct pfc_parser *p_ = nullptr;
+};
+
 Napi::Object Init(Napi::Env env, Napi::Object exports)
 {
 	exports.Set("Classifier", Classifier::Define(env));
+	exports.Set("CaptureParser", CaptureParser::Define(env));
 	return exports;
 }
 

@@ -7,6 +7,9 @@ import { join } from 'node:path';
 import { clusterFromText } from '../cluster/load.js';
 import type { EngineName } from '../engines/engine.js';
 import { judgeFlows } from '../verdict/judge.js';
+import { compile } from '../compile/index.js';
+import { writeDemoTraces } from '../capture/demo-traces.js';
+import { type PacketVerdict, replayCapture } from '../verdict/replay.js';
 import { DEMO_APP, DEMO_CLIENTS, DEMO_POLICIES, demoClusterYaml, demoFlows, demoPolicySets } from './cluster.js';
 
 export interface DemoRow {
@@ -56,5 +59,64 @@ export function renderDemo(rows: readonly DemoRow[], engines: readonly EngineNam
     lines.push(`${r.set.padEnd(width)}  ${cells.join('')}`);
   }
   lines.push('', disagreements === 0 ? `All engines agree on every connection.` : `${disagreements} connections where engines disagree.`);
+  return lines.join('\n') + '\n';
+}
+
+export interface DemoTraceRow {
+  readonly set: string;
+  /** client → {connected: first packet (SYN) allowed by every engine, passed packets, total} */
+  readonly http: Record<string, { connected: boolean; passed: number; total: number; agree: boolean }>;
+  readonly packets: number;
+  readonly skipped: number;
+  readonly disagreements: number;
+}
+
+/**
+ * Writes the demo's captures into `dir` and replays the Ethernet one under each policy set,
+ * reporting per client whether its curl connections to demo-app (IPv4 and IPv6) got through.
+ */
+export function runDemoTraces(dir: string, engines: readonly EngineName[]): { file: string; rows: DemoTraceRow[] } {
+  const traces = writeDemoTraces(dir);
+  const trace = traces.find((t) => t.file.endsWith('.pcap'))!;
+  const rows = demoPolicySets().map((set) => {
+    const text = [demoClusterYaml(), ...set.policies.map((p) => p.yaml)].join('---\n');
+    const plan = compile(clusterFromText(`demo:${set.name}`, text));
+    const verdicts: PacketVerdict[] = [];
+    const r = replayCapture(plan, trace.file, engines, { packet: (v) => verdicts.push(v) });
+    const http: DemoTraceRow['http'] = {};
+    for (const c of trace.connections.filter((x) => x.kind === 'http')) {
+      const cell = (http[c.client] ??= { connected: true, passed: 0, total: 0, agree: true });
+      const first = verdicts[c.packetIndexes[0]!]!;
+      cell.connected &&= first.verdict === 'allow';
+      for (const i of c.packetIndexes) {
+        const v = verdicts[i]!;
+        cell.total++;
+        if (v.verdict === 'allow') cell.passed++;
+        cell.agree &&= v.agree;
+      }
+    }
+    return { set: set.name, http, packets: r.totals.packets, skipped: r.totals.skipped, disagreements: r.disagreements };
+  });
+  return { file: trace.file, rows };
+}
+
+export function renderDemoTraces(file: string, rows: readonly DemoTraceRow[]): string {
+  const names = DEMO_CLIENTS.map((c) => c.name);
+  const width = Math.max(...rows.map((r) => r.set.length), 10);
+  const lines = [
+    `Replaying ${file} (curl to demo-app over IPv4 and IPv6, DNS, ping) under each policy set:`,
+    `cells: whether the client's curl connections (IPv4 and IPv6) got through: the verdict on their SYNs`,
+    '',
+    `${'policy set'.padEnd(width)}  ${names.map((n) => n.padEnd(22)).join('')}`,
+  ];
+  for (const r of rows) {
+    const cells = names.map((n) => {
+      const c = r.http[n]!;
+      return `${c.connected ? 'connected' : 'blocked'}${c.agree ? '' : ' DISAGREE'}`.padEnd(22);
+    });
+    lines.push(`${r.set.padEnd(width)}  ${cells.join('')}`);
+  }
+  const dis = rows.reduce((n, r) => n + r.disagreements, 0);
+  lines.push('', `${rows[0]?.packets ?? 0} packets per replay, ${rows[0]?.skipped ?? 0} skipped; engines ${dis === 0 ? 'agree on every packet' : `disagree on ${dis} packets`}.`);
   return lines.join('\n') + '\n';
 }

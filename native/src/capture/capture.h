@@ -1,0 +1,129 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * capture.h - a streaming capture file parser: pcap (microsecond and nanosecond magic, either
+ * byte order) and pcapng (any number of sections and interfaces, each interface with its own
+ * link type and timestamp resolution), fed with chunks of file bytes, writing one struct pf_pkt
+ * and one struct pfc_meta per packet record.
+ *
+ * Nothing is dropped: a packet that cannot be judged still gets its slot, with a PFC_SKIP_*
+ * status and an all-zero pf_pkt. File errors (bad magic, broken block framing, lengths over the
+ * limits) stop the parser for good and name the byte offset.
+ *
+ * The caller owns every buffer. One parser per file; no global state, so parsers may live in
+ * any number of threads.
+ */
+#ifndef PFSIM_CAPTURE_H
+#define PFSIM_CAPTURE_H
+
+#include <stddef.h>
+#include "pfsim.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* status of one packet record: PFC_OK, or why it was skipped */
+#define PFC_OK 0
+#define PFC_SKIP_NOT_IP 1		/* link layer carries no IP (ARP, LLDP, 802.3 LLC ...) */
+#define PFC_SKIP_TRUNCATED 2		/* captured bytes end inside a header we need */
+#define PFC_SKIP_UNKNOWN_LINK 3		/* link type this parser does not decode */
+#define PFC_SKIP_FRAG_NO_FIRST 4	/* non-first fragment whose first fragment was not seen */
+#define PFC_SKIP_BAD_IP 5		/* version mismatch, IHL < 5, lengths shorter than headers */
+#define PFC_SKIP_BAD_L4 6		/* transport header does not fit its datagram */
+#define PFC_SKIP_HEADER_LIMIT 7		/* more VLAN tags or IPv6 extension headers than walked */
+#define PFC_SKIP_TRUNCATED_RECORD 8	/* the file ends inside this record's data */
+#define PFC_STATUS_COUNT 9
+
+/* link types (tcpdump.org LINKTYPE_*) */
+#define PFC_LT_NULL 0
+#define PFC_LT_ETHERNET 1
+#define PFC_LT_RAW_12 12		/* DLT_RAW on some BSDs */
+#define PFC_LT_RAW_14 14		/* DLT_RAW on OpenBSD */
+#define PFC_LT_RAW 101
+#define PFC_LT_LOOP 108
+#define PFC_LT_LINUX_SLL 113
+#define PFC_LT_IPV4 228
+#define PFC_LT_IPV6 229
+#define PFC_LT_LINUX_SLL2 276
+
+/* limits */
+#define PFC_MAX_CAPLEN 262144u		/* a record's captured bytes (libpcap's maximum snaplen) */
+#define PFC_MAX_RECORD (PFC_MAX_CAPLEN + 65536u) /* a record or block the caller must hold whole */
+#define PFC_MAX_VLAN 8			/* VLAN tags walked */
+#define PFC_MAX_EXT 8			/* IPv6 extension headers walked */
+#define PFC_MAX_IFACES 65536u		/* interfaces per pcapng section */
+#define PFC_FRAG_SETS 1024u		/* first fragments remembered: sets x ways */
+#define PFC_FRAG_WAYS 4u
+
+/* file formats */
+#define PFC_FMT_NONE 0
+#define PFC_FMT_PCAP 1
+#define PFC_FMT_PCAPNG 2
+
+/*
+ * Host-only metadata of one packet record: ten u32 words, 40 bytes, so JavaScript reads it
+ * through a Uint32Array. 64-bit values are split in low and high words.
+ */
+struct pfc_meta {
+	__u32 off_lo;	/* file offset of the record: pcap record header, pcapng block */
+	__u32 off_hi;
+	__u32 sec_lo;	/* timestamp: seconds since the epoch (0 for a simple packet block) */
+	__u32 sec_hi;
+	__u32 nsec;	/* and nanoseconds, 0..999999999 */
+	__u32 caplen;	/* bytes captured (as the record says, even when truncated-record) */
+	__u32 origlen;	/* bytes on the wire */
+	__u32 ifindex;	/* pcapng: interface number in the file, all sections counted; pcap: 0 */
+	__u32 linktype;	/* LINKTYPE_* of the record's interface (low 16 bits of the pcap field) */
+	__u32 status;	/* PFC_OK or PFC_SKIP_* */
+};
+
+#define PFC_META_WORDS 10
+
+/* what one pfc_parse call did */
+struct pfc_result {
+	__u32 consumed;	/* bytes of buf fully handled; the rest must be handed in again */
+	__u32 count;	/* slots written */
+	__u32 need;	/* when stopped for lack of bytes: bytes from buf + consumed it waits for */
+};
+
+struct pfc_stats {
+	__u64 packets;			/* packet records, = slots written */
+	__u64 status[PFC_STATUS_COUNT];	/* slots per status */
+	__u64 bytes;			/* file bytes consumed */
+	__u64 frag_remembered;		/* first fragments put in the table */
+	__u64 frag_evicted;		/* remembered first fragments pushed out by newer ones */
+	__u32 format;			/* PFC_FMT_* */
+	__u32 sections;			/* pcapng section header blocks */
+	__u32 interfaces;		/* pcapng interface description blocks */
+	__u32 pad;
+};
+
+struct pfc_parser;
+
+/* returns 0 or -ENOMEM */
+int pfc_parser_new(struct pfc_parser **out);
+void pfc_parser_free(struct pfc_parser *p);
+
+/*
+ * pfc_parse - parses the whole records at the start of buf[0..len), the file's bytes from
+ * pfc_position() on, writing at most max slots to pkts and meta. A record cut by the end of
+ * buf is left for the next call (res->need says how many bytes it waits for, never more than
+ * PFC_MAX_RECORD); with final set, buf holds the rest of the file and nothing is left: a
+ * packet record whose data the file cuts short becomes a PFC_SKIP_TRUNCATED_RECORD slot, any
+ * other cut is a file error. pkts must be 2-byte aligned.
+ * Returns 0; -EINVAL for a file error (pfc_error() names the offset, sticky); -ENOMEM.
+ */
+int pfc_parse(struct pfc_parser *p, const __u8 *buf, __u32 len, int final, struct pf_pkt *pkts,
+	      struct pfc_meta *meta, __u32 max, struct pfc_result *res);
+
+/* file offset of the byte the next pfc_parse call starts at */
+__u64 pfc_position(const struct pfc_parser *p);
+/* the file error: its byte offset and a one-line description; NULL when none */
+const char *pfc_error(const struct pfc_parser *p, __u64 *offset);
+void pfc_stats(const struct pfc_parser *p, struct pfc_stats *st);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* PFSIM_CAPTURE_H */
