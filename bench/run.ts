@@ -4,7 +4,7 @@
  * results/<timestamp>-<host>/results.json with the machine, kernel, Node version and commit,
  * results/latest pointing at the newest run. Figures come with same-run ratios.
  *
- *   --only chain|maps   run one engine's trials     --scale N   only trials of N filters
+ *   --only chain|maps|pcap   one kind of trial       --scale N   only trials of N filters
  *   --quick             fewer repeats (smoke run)
  */
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -13,7 +13,7 @@ import { cpus, hostname, release, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-interface Trial { readonly engine: 'chain' | 'maps'; readonly filters: number }
+interface Trial { readonly engine: 'chain' | 'maps' | 'pcap'; readonly filters: number }
 
 const TRIALS: readonly Trial[] = [
   { engine: 'chain', filters: 100 },
@@ -23,6 +23,8 @@ const TRIALS: readonly Trial[] = [
   { engine: 'maps', filters: 1000 },
   { engine: 'maps', filters: 10000 },
   { engine: 'maps', filters: 100000 },
+  // capture reading: pfsim's reader and the whole verdict path against libpcap, 1M packets
+  { engine: 'pcap', filters: 0 },
 ];
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -52,12 +54,16 @@ function main(): number {
   const started = new Date();
   const results: Record<string, unknown>[] = [];
   for (const t of trials) {
-    const args = [join(here, 'trial.js'), t.engine, String(t.filters), ...(quick ? ['2'] : [])];
+    const args = t.engine === 'pcap'
+      ? [join(here, 'pcap-read.js'), '--json', '--runs', quick ? '1' : '5']
+      : [join(here, 'trial.js'), t.engine, String(t.filters), ...(quick ? ['2'] : [])];
     const r = spawnSync(process.execPath, args, { encoding: 'utf8', timeout: 600_000 });
     if (r.status !== 0) { process.stderr.write(`bench: trial ${t.engine} ${t.filters} failed: ${r.stderr.trim().split('\n').pop()}\n`); return 1; }
     const fig = JSON.parse(r.stdout.trim().split('\n').pop()!) as Record<string, number>;
     results.push(fig);
-    if (t.engine === 'chain') {
+    if (t.engine === 'pcap') {
+      console.log(`pcap   1M packets  libpcap ${(fig['libpcapPps']! / 1e6).toFixed(1)} Mpps  pfsim read+parse ${(fig['readPps']! / 1e6).toFixed(1)} Mpps (${fig['readOverLibpcap']!.toFixed(2)}× libpcap)  read+parse+maps ${(fig['verdictPps']! / 1e6).toFixed(1)} Mpps, stateful ${(fig['verdictStatefulPps']! / 1e6).toFixed(1)} Mpps`);
+    } else if (t.engine === 'chain') {
       console.log(`chain  ${String(t.filters).padStart(6)} filters  ${String(fig['chainRules']).padStart(6)} rules  ${fig['rulesPerPacket']!.toFixed(0).padStart(6)} walked/pkt  ${fig['nsPerRule']!.toFixed(2)} ns/rule  ${(fig['nsPerPacket']! / 1000).toFixed(2)} µs/pkt`);
     } else {
       console.log(`maps   ${String(t.filters).padStart(6)} filters  ${String(fig['lpmEntries']).padStart(6)} LPM entries  ${fig['nsPerPacket']!.toFixed(1)} ns/pkt`);
