@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { encodeMaps } from '../src/compile/layout.js';
 import type { LpmEntry, MapsPlan, PortEntry } from '../src/compile/plan.js';
 import { PROTO_ANY } from '../src/compile/plan.js';
-import { NO_REF, OUT_WORDS, REASON_DENY_EGRESS, REASON_DENY_INGRESS, REASON_POLICY } from '../src/engines/engine.js';
+import { NO_REF, OUT_WORDS, REASON_DENY_EGRESS, REASON_DENY_INGRESS, REASON_ESTABLISHED, REASON_POLICY } from '../src/engines/engine.js';
 import { createClassifier, type NativeClassifier } from '../src/engines/native.js';
 import { packetBatch, writePacket } from '../src/engines/packet.js';
 import { formatCidr, maskOf, parseCidr, parseIp, V4_MAPPED_BASE, type Cidr } from '../src/net/ip.js';
@@ -117,6 +117,38 @@ function bruteLpm(prefixes: Cidr[], addr: bigint): number {
     if ((addr & maskOf(c.len)) === c.addr && (best < 0 || c.len > prefixes[best]!.len)) best = i;
   });
   return best;
+}
+
+/** the same answer as bruteLpm, from one hash per prefix length: for tries too big to scan */
+function lpmIndex(prefixes: Cidr[]): (addr: bigint) => number {
+  const byLen = new Map<number, Map<bigint, number>>();
+  prefixes.forEach((c, i) => {
+    let m = byLen.get(c.len);
+    if (!m) byLen.set(c.len, (m = new Map()));
+    m.set(c.addr, i);
+  });
+  const lens = [...byLen.keys()].sort((a, b) => b - a);
+  return (a) => {
+    for (const l of lens) {
+      const i = byLen.get(l)!.get(a & maskOf(l));
+      if (i !== undefined) return i;
+    }
+    return -1;
+  };
+}
+
+/** n distinct IPv4 host routes and /24s spread over the whole space: a trie of tables over 1 MiB */
+function bulkPrefixes(next: () => number, n: number): Cidr[] {
+  const out: Cidr[] = [];
+  const seen = new Set<string>();
+  while (out.length < n) {
+    const c = cidr(V4_MAPPED_BASE | BigInt(next() >>> 0), next() % 8 === 0 ? 120 : 128);
+    const k = formatCidr(c);
+    if (seen.has(k)) continue;
+    seen.add(k);
+    out.push(c);
+  }
+  return out.sort((a, b) => (a.addr < b.addr ? -1 : a.addr > b.addr ? 1 : a.len - b.len));
 }
 
 /** probe addresses: random ones plus both sides of every prefix's ends */
@@ -236,6 +268,150 @@ describe('native LPM', () => {
       const out = classifyAll(c, parseIp('192.168.255.1')!, addrs, 'ingress');
       addrs.forEach((a, i) => {
         const best = bruteLpm(prefixes, a);
+        expect(out[i * OUT_WORDS + 3], a.toString(16)).toBe(best < 0 ? NO_REF : best);
+      });
+    } finally {
+      c.close();
+    }
+  });
+
+  it('matches brute-force LPM when the tables outgrow the cache and lookups are walked in groups', () => {
+    // the random tries of three pods plus a bulky fourth one: over 1 MiB of tables in all, so
+    // every batch resolves its lookups a group at a time, walking the tables with prefetches
+    const t = buildPlan(5, 3, 150);
+    const next = rng(5 * 7919);
+    const bulk = bulkPrefixes(next, 60000);
+    const bulkPod = V4_MAPPED_BASE | 0x64400003n; // 100.64.0.3
+    const firstBulk = t.perTrie.reduce((n, tr) => n + t.plan.tries.find((x) => x.id === tr.id)!.entries.length, 0);
+    const plan: MapsPlan = {
+      ...t.plan,
+      podState: [...t.plan.podState, { ip: '100.64.0.3', pod: 3, ingress: 1, egress: 0 }],
+      tries: [...t.plan.tries, { id: 6, pod: 3, dir: 'ingress', entries: bulk.map((c, i) => ({ prefix: formatCidr(c), value: i % VALUES.length, rules: [] })) }],
+    };
+    const c = load(plan);
+    try {
+      expect(c.stats().lpmBytes).toBeGreaterThan(2 << 20);
+      for (const trie of t.perTrie) {
+        const pod = t.pods[trie.id >> 1]!;
+        const dir = trie.id & 1 ? 'egress' : 'ingress';
+        const addrs = probes(next, trie.prefixes, 400).filter((a) => a !== pod && a !== bulkPod);
+        const out = classifyAll(c, pod, addrs, dir);
+        addrs.forEach((a, i) => {
+          const best = bruteLpm(trie.prefixes, a);
+          const o = i * OUT_WORDS;
+          if (dir === 'egress') expect(out[o + 2], `egress ${a.toString(16)}`).toBe(best < 0 ? NO_REF : trie.firstEntry + best);
+          else if (out[o + 1] !== REASON_DENY_EGRESS) expect(out[o + 3], `ingress ${a.toString(16)}`).toBe(best < 0 ? NO_REF : trie.firstEntry + best);
+        });
+      }
+      // the bulky trie, at its interval ends and at random
+      const find = lpmIndex(bulk);
+      const addrs = probes(next, bulk.slice(0, 3000), 3000).filter((a) => a !== bulkPod);
+      for (let i = 0; i < 3000; i++) addrs.push(bulk[next() % bulk.length]!.addr | BigInt(next() & 0xff));
+      const out = classifyAll(c, bulkPod, addrs, 'ingress');
+      addrs.forEach((a, i) => {
+        const best = find(a);
+        expect(out[i * OUT_WORDS + 3], a.toString(16)).toBe(best < 0 ? NO_REF : firstBulk + best);
+        expect(out[i * OUT_WORDS + 1]).toBe(best < 0 || best % VALUES.length === 1 ? REASON_DENY_INGRESS : REASON_POLICY);
+      });
+      // pod to pod: one packet walks the source pod's egress trie and the destination's ingress trie
+      const pairs: [number, number][] = [[0, 1], [1, 2], [2, 0], [0, 3], [1, 3]];
+      const pkts = packetBatch(pairs.length);
+      pairs.forEach(([s, d], i) => writePacket(pkts, i, { src: t.pods[s] ?? bulkPod, dst: d === 3 ? bulkPod : t.pods[d]!, proto: 6, sport: 1234, dport: 80 }));
+      const pout = new Uint32Array(pairs.length * OUT_WORDS);
+      c.classifyBatch(pkts, pairs.length, pout, false);
+      pairs.forEach(([s, d], i) => {
+        const eg = t.perTrie.find((x) => x.id === s * 2 + 1)!;
+        const dst = d === 3 ? bulkPod : t.pods[d]!;
+        const e = bruteLpm(eg.prefixes, dst);
+        expect(pout[i * OUT_WORDS + 2]).toBe(e < 0 ? NO_REF : eg.firstEntry + e);
+        if (e < 0 || e % VALUES.length === 1) return expect(pout[i * OUT_WORDS + 1]).toBe(REASON_DENY_EGRESS);
+        const src = t.pods[s]!;
+        const ing = d === 3 ? { prefixes: bulk, firstEntry: firstBulk } : t.perTrie.find((x) => x.id === d * 2)!;
+        const n = d === 3 ? find(src) : bruteLpm(ing.prefixes, src);
+        expect(pout[i * OUT_WORDS + 3]).toBe(n < 0 ? NO_REF : ing.firstEntry + n);
+      });
+    } finally {
+      c.close();
+    }
+  });
+
+  it('walked in groups, statefully: allowed connections are tracked, denied ones judged anew', () => {
+    const next = rng(77);
+    const bulk = bulkPrefixes(next, 60000);
+    const plan: MapsPlan = {
+      podState: [{ ip: '192.168.0.1', pod: 0, ingress: 1, egress: 0 }],
+      tries: [{ id: 0, pod: 0, dir: 'ingress', entries: bulk.map((c, i) => ({ prefix: formatCidr(c), value: i % VALUES.length, rules: [] })) }],
+      values: VALUES,
+    };
+    const c = load(plan);
+    try {
+      expect(c.stats().lpmBytes).toBeGreaterThan(2 << 20);
+      const find = lpmIndex(bulk);
+      // 1000 packets: not a multiple of the group size
+      const addrs = Array.from({ length: 1000 }, (_, i) => (i % 2 ? V4_MAPPED_BASE | BigInt(next() >>> 0) : bulk[next() % bulk.length]!.addr));
+      const pkts = packetBatch(addrs.length);
+      // SYN: a connection's first packet, which may open it
+      addrs.forEach((a, i) => writePacket(pkts, i, { src: a, dst: parseIp('192.168.0.1')!, proto: 6, sport: 1000 + i, dport: 80, flags: 2 }));
+      const out = new Uint32Array(addrs.length * OUT_WORDS);
+      for (const pass of [0, 1]) {
+        c.classifyBatch(pkts, addrs.length, out, true);
+        addrs.forEach((a, i) => {
+          const best = find(a);
+          const allowed = best >= 0 && best % VALUES.length !== 1;
+          const o = i * OUT_WORDS;
+          if (pass === 1 && allowed) return expect(out[o + 1]).toBe(REASON_ESTABLISHED);
+          expect(out[o + 1], a.toString(16)).toBe(allowed ? REASON_POLICY : REASON_DENY_INGRESS);
+          expect(out[o + 3]).toBe(best < 0 ? NO_REF : best);
+        });
+      }
+    } finally {
+      c.close();
+    }
+  });
+
+  it('splits crowded spans into blocks, wide blocks, indexes and tables at every size', () => {
+    // one cluster per /16 with about 2k intervals for k around every capacity (a block holds
+    // 5, a wide block 11, an index 176), some inside a /24 or a /28 so that tables nest; and
+    // both ends of the space
+    const next = rng(31337);
+    const prefixes: Cidr[] = [];
+    const seen = new Set<string>();
+    const add = (c: Cidr) => {
+      const k = formatCidr(c);
+      if (!seen.has(k)) { seen.add(k); prefixes.push(c); }
+    };
+    const v4 = (a: number, len: number) => cidr(V4_MAPPED_BASE | BigInt(a >>> 0), 96 + len);
+    add(v4(0, 32));
+    add(v4(0xffffffff, 32));
+    add(v4(0xfffffffe, 31));
+    add(v4(0, 1));
+    const sizes = [1, 2, 3, 4, 5, 6, 9, 10, 11, 40, 79, 80, 81, 82, 86, 87, 88, 89, 160, 176, 177, 400, 1000, 3000];
+    sizes.forEach((k, j) => {
+      const base = (0x0b000000 + j * 0x10000) >>> 0;
+      // k host routes, every other address: 2k intervals, nested in a /20 and a /26
+      for (let i = 0; i < k; i++) add(v4(base + 2 * i, 32));
+      add(v4(base, 20));
+      add(v4(base, 26));
+      // the same count packed into a /28 .. /24 of another /16, nested /30s around pairs
+      const dense = (0x2c000000 + j * 0x10000 + 0x1230) >>> 0;
+      for (let i = 0; i < k; i++) add(v4(dense + i * 3, i % 4 === 0 ? 30 : 32));
+    });
+    // random nesting inside one /8
+    for (let i = 0; i < 2000; i++) add(v4((0x5a000000 | (next() & 0xffffff)) >>> 0, 8 + (next() % 25)));
+    prefixes.sort((a, b) => (a.addr < b.addr ? -1 : a.addr > b.addr ? 1 : a.len - b.len));
+    const plan: MapsPlan = {
+      podState: [{ ip: 'fd00::1', pod: 0, ingress: 1, egress: 0 }],
+      tries: [{ id: 0, pod: 0, dir: 'ingress', entries: prefixes.map((p, i) => ({ prefix: formatCidr(p), value: i % VALUES.length, rules: [] })) }],
+      values: VALUES,
+    };
+    const c = load(plan);
+    try {
+      const find = lpmIndex(prefixes);
+      const addrs = probes(next, prefixes, 2000);
+      for (let i = 0; i < 4000; i++) addrs.push(prefixes[next() % prefixes.length]!.addr + BigInt(next() % 300));
+      const out = classifyAll(c, parseIp('fd00::1')!, addrs, 'ingress');
+      addrs.forEach((a, i) => {
+        const best = find(a);
         expect(out[i * OUT_WORDS + 3], a.toString(16)).toBe(best < 0 ? NO_REF : best);
       });
     } finally {

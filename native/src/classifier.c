@@ -2,6 +2,14 @@
 /*
  * classifier.c - loads the maps plan into lookup tables and judges packet batches with the
  * shared decision in pfsim_classify.h.
+ *
+ * When the LPM tables outgrow the cache, a batch goes in groups of PFS_GROUP packets:
+ * first the pod lookups and the LPM lookups pf_classify() will make are resolved for the
+ * whole group, the LPM walks taking turns one cache line at a time with prefetches, so that
+ * the group's cache misses overlap instead of queueing one after another; then pf_classify()
+ * judges each packet, its hooks answering from what was resolved. Smaller tables are looked
+ * up straight from the hooks. The decision itself stays in pfsim_classify.h, shared with the
+ * tc program.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -23,6 +31,7 @@ struct pfs_maps {
 	__u32 ext_count;
 	struct pf_port_entry *ext;
 	size_t lpm_bytes;
+	int walk;		/* LPM lookups of a group walk together, with prefetches */
 };
 
 struct pfs_classifier {
@@ -45,16 +54,64 @@ static void maps_free(struct pfs_maps *m)
 	memset(m, 0, sizeof(*m));
 }
 
-/* lookup hooks for pfsim_classify.h */
-static __always_inline const struct pf_lpm_val *
-lpm_hook(const struct pfs_maps *m, __u32 trie, const __u8 *addr, __u32 *id)
+/* packets resolved together: enough lookups in flight to overlap their cache misses */
+#ifndef PFS_GROUP
+#define PFS_GROUP 16
+#endif
+_Static_assert(2 * PFS_GROUP <= 256, "walks of a group are listed by __u8 index");
+
+/*
+ * LPM tables of this many bytes in all are walked with prefetches; below, they stay in
+ * cache, a walk's bookkeeping costs more than it hides, and lookups go straight through
+ */
+#ifndef PFS_WALK_BYTES
+#define PFS_WALK_BYTES (1u << 20)
+#endif
+
+/* what a group resolved ahead for one packet */
+struct pfs_pre {
+	const struct pf_pod_state *src_pod;
+	const struct pf_pod_state *dst_pod;
+	__u32 eg_trie;			/* trie looked up for daddr, PF_NO_ENTRY for none */
+	__u32 in_trie;			/* trie looked up for saddr, PF_NO_ENTRY for none */
+	struct pfs_lpm_hit eg;
+	struct pfs_lpm_hit in;
+};
+
+/* the context pfsim_classify.h hands to every hook: one packet and its resolved lookups */
+struct pfs_ctx {
+	struct pfs_classifier *c;
+	const struct pf_pkt *pkt;
+	const struct pfs_pre *pre;	/* NULL: nothing resolved ahead */
+};
+
+/* lookup hooks for pfsim_classify.h; a lookup not resolved ahead is made here */
+static __always_inline const struct pf_pod_state *pod_hook(const struct pfs_ctx *x,
+							    const __u8 *addr)
 {
+	if (x->pre && addr == x->pkt->saddr)
+		return x->pre->src_pod;
+	if (x->pre && addr == x->pkt->daddr)
+		return x->pre->dst_pod;
+	return pfs_podmap_find(&x->c->maps.pods, addr);
+}
+
+static __always_inline const struct pf_lpm_val *
+lpm_hook(const struct pfs_ctx *x, __u32 trie, const __u8 *addr, __u32 *id)
+{
+	const struct pfs_maps *m = &x->c->maps;
 	const struct pf_lpm_val *v = NULL;
 	struct pfs_lpm_hit h;
 
-	if (trie >= m->trie_count)
-		goto out;
-	h = pfs_lpm_find(&m->tries[trie], addr);
+	if (x->pre && trie == x->pre->in_trie && addr == x->pkt->saddr) {
+		h = x->pre->in;
+	} else if (x->pre && trie == x->pre->eg_trie && addr == x->pkt->daddr) {
+		h = x->pre->eg;
+	} else {
+		if (trie >= m->trie_count)
+			goto out;
+		h = pfs_lpm_find(&m->tries[trie], addr);
+	}
 	*id = h.entry;
 	/* value indexes were checked at load; PF_NO_ENTRY is past every one */
 	if (h.value < m->val_count)
@@ -69,12 +126,12 @@ static __always_inline const struct pf_port_entry *ext_hook(const struct pfs_map
 	return i < m->ext_count ? &m->ext[i] : NULL;
 }
 
-#define PF_CTX struct pfs_classifier *
-#define PF_HOOK_POD(c, addr) pfs_podmap_find(&(c)->maps.pods, (addr))
-#define PF_HOOK_LPM(c, trie, addr, idp) lpm_hook(&(c)->maps, (trie), (addr), (idp))
-#define PF_HOOK_EXT(c, i) ext_hook(&(c)->maps, (i))
-#define PF_HOOK_CT_LOOKUP(c, k) pfs_ct_lookup(&(c)->ct, (k))
-#define PF_HOOK_CT_INSERT(c, k) pfs_ct_insert(&(c)->ct, (k))
+#define PF_CTX const struct pfs_ctx *
+#define PF_HOOK_POD(x, addr) pod_hook((x), (addr))
+#define PF_HOOK_LPM(x, trie, addr, idp) lpm_hook((x), (trie), (addr), (idp))
+#define PF_HOOK_EXT(x, i) ext_hook(&(x)->c->maps, (i))
+#define PF_HOOK_CT_LOOKUP(x, k) pfs_ct_lookup(&(x)->c->ct, (k))
+#define PF_HOOK_CT_INSERT(x, k) pfs_ct_insert(&(x)->c->ct, (k))
 #include "pfsim_classify.h"
 
 _Static_assert(sizeof(struct pf_pkt) == 40, "pf_pkt is 40 bytes");
@@ -256,6 +313,7 @@ static int load_tries(struct pfs_maps *m, const struct pfs_load_args *a,
 			goto cleanup;
 		m->lpm_bytes += m->tries[t].bytes;
 	}
+	m->walk = m->lpm_bytes >= PFS_WALK_BYTES;
 cleanup:
 	free(fill);
 	free(first);
@@ -293,19 +351,138 @@ cleanup:
 	return ret;
 }
 
-int pfs_classify_batch(struct pfs_classifier *c, const struct pf_pkt *pkts, __u32 count,
-		       __u32 *out, int stateful)
+/* the walk's answer is in: store it and fetch the value the port match will read */
+static __always_inline void walk_done(const struct pfs_maps *m, struct pfs_lpm_hit *to,
+				      struct pfs_lpm_hit hit)
 {
+	*to = hit;
+	if (hit.value < m->val_count)
+		__builtin_prefetch(&m->vals[hit.value]);
+}
+
+/*
+ * walk_start - starts on cur the walk for addr in trie, whose answer goes to *to; returns
+ * 1 when the walk goes on. *trie_out is PF_NO_ENTRY when there is no such trie.
+ */
+static __always_inline int walk_start(const struct pfs_maps *m, __u32 trie, const __u8 *addr,
+				      __u32 *trie_out, struct pfs_lpm_hit *to,
+				      struct pfs_lpm_cursor *cur)
+{
+	int going = 0;
+
+	*trie_out = PF_NO_ENTRY;
+	if (trie >= m->trie_count)
+		goto out;
+	*trie_out = trie;
+	if (pfs_lpm_begin(&m->tries[trie], addr, cur))
+		walk_done(m, to, cur->hit);
+	else
+		going = 1;
+out:
+	return going;
+}
+
+/*
+ * resolve - the pod states of both ends of pkts[0..n-1] and the LPM lookups pf_classify()
+ * will make for them, into pre[]. The walks advance one line each per round.
+ */
+static void resolve(const struct pfs_maps *m, const struct pf_pkt *pkts, __u32 n,
+		    struct pfs_pre *pre)
+{
+	struct pfs_lpm_cursor cur[2 * PFS_GROUP];
+	struct pfs_lpm_hit *to[2 * PFS_GROUP];	/* where each walk's answer goes */
+	__u8 live[2 * PFS_GROUP];		/* walks still going, by index */
+	const struct pf_pod_state *ps;
+	__u32 i, k, nw = 0, nl;
+
+	for (i = 0; i < n; i++) {
+		pre[i].src_pod = ps = pfs_podmap_find(&m->pods, pkts[i].saddr);
+		pre[i].eg_trie = PF_NO_ENTRY;
+		if (ps && ps->egress == PF_STATE_ENFORCE) {
+			to[nw] = &pre[i].eg;
+			nw += walk_start(m, ps->pod_id * 2 + PF_DIR_EGRESS, pkts[i].daddr,
+					 &pre[i].eg_trie, &pre[i].eg, &cur[nw]);
+		}
+		pre[i].dst_pod = ps = pfs_podmap_find(&m->pods, pkts[i].daddr);
+		pre[i].in_trie = PF_NO_ENTRY;
+		if (ps && ps->ingress == PF_STATE_ENFORCE) {
+			to[nw] = &pre[i].in;
+			nw += walk_start(m, ps->pod_id * 2 + PF_DIR_INGRESS, pkts[i].saddr,
+					 &pre[i].in_trie, &pre[i].in, &cur[nw]);
+		}
+	}
+	/* every walk going waits on a root slot: the first round needs no dispatch */
+	nl = 0;
+	for (k = 0; k < nw; k++) {
+		if (pfs_lpm_step_root(&cur[k]))
+			walk_done(m, to[k], cur[k].hit);
+		else
+			live[nl++] = (__u8)k;
+	}
+	/* the cursors stay put, the list of those still going shrinks */
+	while (nl) {
+		nw = nl;
+		nl = 0;
+		for (i = 0; i < nw; i++) {
+			k = live[i];
+			if (pfs_lpm_step(&cur[k]))
+				walk_done(m, to[k], cur[k].hit);
+			else
+				live[nl++] = (__u8)k;
+		}
+	}
+}
+
+/* judges pkts[0..count-1] with every lookup made from the hooks */
+static void classify_plain(struct pfs_classifier *c, const struct pf_pkt *pkts, __u32 count,
+			   __u32 *out, int stateful)
+{
+	struct pfs_ctx x = { c, NULL, NULL };
 	__u32 i;
 
 	/* two loops so the stateless one carries no conntrack code */
 	if (stateful) {
-		for (i = 0; i < count; i++)
-			pf_classify(c, &pkts[i], 1, out + (size_t)PF_OUT_WORDS * i);
+		for (i = 0; i < count; i++) {
+			x.pkt = &pkts[i];
+			pf_classify(&x, x.pkt, 1, out + (size_t)PF_OUT_WORDS * i);
+		}
 	} else {
-		for (i = 0; i < count; i++)
-			pf_classify(c, &pkts[i], 0, out + (size_t)PF_OUT_WORDS * i);
+		for (i = 0; i < count; i++) {
+			x.pkt = &pkts[i];
+			pf_classify(&x, x.pkt, 0, out + (size_t)PF_OUT_WORDS * i);
+		}
 	}
+}
+
+/* judges pkts[0..count-1] a group at a time, the group's lookups resolved together */
+static void classify_grouped(struct pfs_classifier *c, const struct pf_pkt *pkts,
+			     __u32 count, __u32 *out, int stateful)
+{
+	struct pfs_pre pre[PFS_GROUP];
+	struct pfs_ctx x = { c, NULL, NULL };
+	__u32 g, i, n;
+
+	for (g = 0; g < count; g += n) {
+		n = count - g < PFS_GROUP ? count - g : PFS_GROUP;
+		resolve(&c->maps, pkts + g, n, pre);
+		for (i = 0; i < n; i++) {
+			x.pkt = &pkts[g + i];
+			x.pre = &pre[i];
+			if (stateful)
+				pf_classify(&x, x.pkt, 1, out + (size_t)PF_OUT_WORDS * (g + i));
+			else
+				pf_classify(&x, x.pkt, 0, out + (size_t)PF_OUT_WORDS * (g + i));
+		}
+	}
+}
+
+int pfs_classify_batch(struct pfs_classifier *c, const struct pf_pkt *pkts, __u32 count,
+		       __u32 *out, int stateful)
+{
+	if (c->maps.walk)
+		classify_grouped(c, pkts, count, out, stateful);
+	else
+		classify_plain(c, pkts, count, out, stateful);
 	return 0;
 }
 

@@ -6,6 +6,9 @@
  * stack of the prefixes still open: each opens an interval with its own entry and, when it
  * closes, hands the rest of its parent's span back to the parent. The breakpoints that
  * sweep yields are split into the IPv4-mapped range and the rest, and each part is indexed.
+ * The v4 tables are built top-down: a span holding one interval becomes a leaf slot, a few
+ * a block or a wide block, more an index of wide blocks, more still a table over the span's
+ * next address bits.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -17,17 +20,25 @@
 #define PFS_V4_HI (PFS_V4_LO | 0xffffffffu)
 #define PFS_U128_MAX (~(pfs_u128)0)
 /*
- * intervals per v4 bucket aimed at: fewer costs memory at 64 bytes a bucket, more sends
- * lookups into child nodes
+ * root table: 2^(s0 + PFS_V4_ROOT_EXTRA) slots for 2^s0 .. 2^(s0 + 1) - 1 intervals, at
+ * most 2^PFS_V4_ROOT_BITS; more slots make more of them leaves, at 8 bytes each
  */
-#ifndef PFS_V4_PER
-#define PFS_V4_PER 2
+#ifndef PFS_V4_ROOT_BITS
+#define PFS_V4_ROOT_BITS 16
 #endif
+#ifndef PFS_V4_ROOT_EXTRA
+#define PFS_V4_ROOT_EXTRA 2
+#endif
+/* intervals a block, a wide block and an index of wide blocks hold */
+#define PFS_V4_BLOCK_MAX (PFS_V4_BLOCK_KEYS + 1)
+#define PFS_V4_WIDE_MAX (PFS_V4_WIDE_KEYS + 1)
+#define PFS_V4_INDEX_MAX (PFS_V4_WIDE_MAX * PFS_V4_INDEX_SEPS)
 /* nested prefixes have distinct lengths 0..128 */
 #define PFS_MAX_DEPTH 129
 
-_Static_assert(sizeof(struct pfs_v4_bucket) == 64, "a v4 bucket is one cache line");
-_Static_assert(PFS_V4_BUCKET_RECS == 4, "pfs_lpm_v4_find counts r[1] .. r[4]");
+_Static_assert(sizeof(struct pfs_v4_block) == 64, "a v4 block is one cache line");
+_Static_assert(sizeof(struct pfs_v4_wide) == 128, "a v4 wide block is two cache lines");
+_Static_assert(sizeof(struct pfs_v4_index) == 64, "a v4 index is one cache line");
 _Static_assert(PFS_LPM_WINDOW == 4, "pfs_lpm_v6_find counts r[1] .. r[3]");
 
 struct span {
@@ -189,14 +200,10 @@ static void geometry(const struct bp *v, __u32 n, __u32 per, pfs_u128 *base, __u
 	*nb = (__u32)(span >> *shift) + 1;
 }
 
-/* growable arrays of the v4 table while it is built */
-struct v4_build {
-	struct pfs_v4_node *nodes;
-	struct pfs_v4_bucket *b;
-	struct pfs_v4_rec *list;
-	size_t nn, nb, nl;
-	size_t nn_cap, nb_cap, nl_cap;
-};
+static __u32 log2_floor(__u32 n)
+{
+	return n < 2 ? 0 : 31 - (__u32)__builtin_clz(n);
+}
 
 static int grow(void **p, size_t *cap, size_t need, size_t size)
 {
@@ -219,124 +226,143 @@ cleanup:
 	return ret;
 }
 
-/*
- * v4 radix over the starts of v[1] .. v[n - 1] with about n / per buckets (at least two);
- * none when there is one interval
- */
-static void v4_geometry(const struct bp *v, __u32 n, __u32 per, __u32 *base, __u32 *mult,
-			__u32 *nb)
+/* the v4 tables while they are built: one growing region, referenced by offsets */
+struct v4_build {
+	__u8 *mem;
+	size_t len, cap;
+};
+
+/* reserves bytes (zeroed) at an align-byte boundary of the region; the offset in *off */
+static int v4_alloc(struct v4_build *bd, size_t bytes, size_t align, size_t *off)
 {
-	__u64 want, m;
-	__u32 span;
-
-	*base = 0;
-	*mult = 0;
-	*nb = 0;
-	if (n < 2)
-		return;
-	want = (n - 1 + per - 1) / per;
-	if (want < 2)
-		want = 2;
-	*base = (__u32)v[1].start;
-	span = (__u32)v[n - 1].start - *base;
-	m = (want << 32) / ((__u64)span + 1);
-	*mult = m > 0xffffffffu ? 0xffffffffu : (__u32)m;
-	*nb = (__u32)(((__u64)span * *mult) >> 32) + 1;
-}
-
-/* first address (offset from the node base) of v4 bucket j: the least d mapping to j */
-static __u64 v4_bucket_start(__u32 mult, __u32 j)
-{
-	return (((__u64)j << 32) + mult - 1) / mult;
-}
-
-/* interval in force at bucket j's start (*i, advanced) and the count beginning inside */
-static __u32 v4_bucket_span(const struct bp *v, __u32 n, __u32 base, __u32 mult, __u32 j,
-			    __u32 *i)
-{
-	__u64 start = base + v4_bucket_start(mult, j);
-	__u64 end = base + v4_bucket_start(mult, j + 1);
-	__u32 c;
-
-	while (*i + 1 < n && v[*i + 1].start <= start)
-		(*i)++;
-	for (c = 0; *i + 1 + c < n && v[*i + 1 + c].start < end; c++)
-		;
-	return c;
-}
-
-/* a bucket holding v[0], in force at its start, and its c <= 4 inner intervals v[1..c] */
-static void v4_inline(struct pfs_v4_bucket *bk, __u32 start, const struct bp *v, __u32 c)
-{
-	__u32 k;
-
-	bk->n = c;
-	bk->r[0].start = start;
-	bk->r[0].hit = v[0].hit;
-	for (k = 1; k <= PFS_V4_BUCKET_RECS; k++) {
-		bk->r[k].start = k <= c ? (__u32)v[k].start : bk->r[c].start;
-		bk->r[k].hit = v[k <= c ? k : c].hit;
-	}
-}
-
-/*
- * v4_node - builds the radix node over intervals v[0..n-1], v[0] being in force where the
- * node's range begins, into *out; crowded buckets recurse, down to PFS_V4_LEVELS.
- */
-static int v4_node(struct v4_build *bd, const struct bp *v, __u32 n, __u32 level,
-		   struct pfs_v4_node *out)
-{
-	struct pfs_v4_node child;
-	__u32 base, mult, nb, i = 0, j, c, k, start;
-	size_t first, at;
+	size_t at = (bd->len + align - 1) & ~(align - 1);
 	int ret;
 
-	v4_geometry(v, n, PFS_V4_PER, &base, &mult, &nb);
-	out->base = base;
-	out->mult = mult;
-	out->nb = nb;
-	out->below = v[0].hit;
-	out->above = v[n - 1].hit;
-	first = bd->nb;
-	ret = grow((void **)&bd->b, &bd->nb_cap, first + nb, sizeof(*bd->b));
+	/* references count 8-byte units in 32 bits */
+	if (at + bytes > ((size_t)1 << 35)) {
+		ret = -ENOMEM;
+		goto cleanup;
+	}
+	ret = grow((void **)&bd->mem, &bd->cap, at + bytes, 1);
 	if (ret)
 		goto cleanup;
-	memset(bd->b + first, 0, sizeof(*bd->b) * nb);
-	bd->nb += nb;
-	out->first = (__u32)first;
-	for (j = 0; j < nb; j++) {
-		c = v4_bucket_span(v, n, base, mult, j, &i);
-		start = base + (__u32)v4_bucket_start(mult, j);
-		if (c <= PFS_V4_BUCKET_RECS) {
-			v4_inline(&bd->b[first + j], start, v + i, c);
-		} else if (level + 1 < PFS_V4_LEVELS) {
-			at = bd->nn;
-			ret = grow((void **)&bd->nodes, &bd->nn_cap, at + 1, sizeof(*bd->nodes));
-			if (ret)
-				goto cleanup;
-			bd->nn++;
-			ret = v4_node(bd, v + i, c + 1, level + 1, &child);
-			if (ret)
-				goto cleanup;
-			bd->nodes[at] = child;
-			v4_inline(&bd->b[first + j], start, v + i, 0);
-			bd->b[first + j].r[0].start = (__u32)at;
-			bd->b[first + j].n = PFS_V4_CHILD | c;
-		} else {
-			at = bd->nl;
-			ret = grow((void **)&bd->list, &bd->nl_cap, at + c + 1, sizeof(*bd->list));
-			if (ret)
-				goto cleanup;
-			bd->nl += c + 1;
-			for (k = 0; k <= c; k++) {
-				bd->list[at + k].start = k ? (__u32)v[i + k].start : start;
-				bd->list[at + k].hit = v[i + k].hit;
-			}
-			v4_inline(&bd->b[first + j], start, v + i, 0);
-			bd->b[first + j].r[0].start = (__u32)at;
-			bd->b[first + j].n = PFS_V4_LIST | (c + 1);
-		}
+	memset(bd->mem + bd->len, 0, at + bytes - bd->len);
+	bd->len = at + bytes;
+	*off = at;
+cleanup:
+	return ret;
+}
+
+static struct pfs_lpm_hit v4_ref(__u32 kind, __u32 param, size_t off)
+{
+	struct pfs_lpm_hit r = { (__u32)(off / 8), PFS_V4_REF | kind << 16 | param };
+
+	return r;
+}
+
+/*
+ * the n keys and n + 1 hits of a block: v[0] in force at its span's start, v[1 .. c - 1]
+ * beginning inside (c <= n + 1), the last repeated
+ */
+static void v4_run_fill(__u32 *key, struct pfs_lpm_hit *hit, __u32 n, const struct bp *v,
+			__u32 c)
+{
+	__u32 i;
+
+	for (i = 0; i < n; i++)
+		key[i] = c > 1 ? (__u32)v[i + 1 < c ? i + 1 : c - 1].start : 0xffffffffu;
+	for (i = 0; i <= n; i++)
+		hit[i] = v[i < c ? i : c - 1].hit;
+}
+
+static int v4_span(struct v4_build *bd, const struct bp *v, __u32 k, __u64 lo, __u32 w,
+		   struct pfs_lpm_hit *slot);
+
+/*
+ * v4_table - a table of 2^s slots over span [lo, lo + 2^w) holding v[0] (in force at lo)
+ * and v[1 .. k - 1] beginning inside; its offset in *off
+ */
+static int v4_table(struct v4_build *bd, const struct bp *v, __u32 k, __u64 lo, __u32 w,
+		    __u32 s, size_t *off)
+{
+	struct pfs_lpm_hit slot;
+	__u32 i = 0, c, j, sw = w - s;
+	__u64 sub;
+	int ret;
+
+	ret = v4_alloc(bd, sizeof(slot) << s, 64, off);
+	if (ret)
+		goto cleanup;
+	for (j = 0; j < (1u << s); j++) {
+		sub = lo + ((__u64)j << sw);
+		/* v[i] in force at sub, then c intervals begin inside the slot */
+		while (i + 1 < k && v[i + 1].start <= sub)
+			i++;
+		for (c = 0; i + 1 + c < k && v[i + 1 + c].start < sub + ((__u64)1 << sw); c++)
+			;
+		ret = v4_span(bd, v + i, c + 1, sub, sw, &slot);
+		if (ret)
+			goto cleanup;
+		memcpy(bd->mem + *off + sizeof(slot) * j, &slot, sizeof(slot));
 		i += c;
+	}
+cleanup:
+	return ret;
+}
+
+/*
+ * v4_span - the slot over span [lo, lo + 2^w) holding v[0] (in force at lo) and
+ * v[1 .. k - 1] beginning inside: a leaf, a block, a wide block, an index or a table
+ */
+static int v4_span(struct v4_build *bd, const struct bp *v, __u32 k, __u64 lo, __u32 w,
+		   struct pfs_lpm_hit *slot)
+{
+	struct pfs_v4_block *bk;
+	struct pfs_v4_wide *wd;
+	struct pfs_v4_index *x;
+	__u32 ng, g, s, c;
+	size_t off;
+	int ret = 0;
+
+	if (k == 1) {
+		*slot = v[0].hit;
+	} else if (k <= PFS_V4_BLOCK_MAX) {
+		ret = v4_alloc(bd, sizeof(*bk), 64, &off);
+		if (ret)
+			goto cleanup;
+		bk = (struct pfs_v4_block *)(bd->mem + off);
+		v4_run_fill(bk->key, bk->hit, PFS_V4_BLOCK_KEYS, v, k);
+		*slot = v4_ref(PFS_V4_BLOCK, 0, off);
+	} else if (k <= PFS_V4_WIDE_MAX) {
+		ret = v4_alloc(bd, sizeof(*wd), 64, &off);
+		if (ret)
+			goto cleanup;
+		wd = (struct pfs_v4_wide *)(bd->mem + off);
+		v4_run_fill(wd->key, wd->hit, PFS_V4_WIDE_KEYS, v, k);
+		*slot = v4_ref(PFS_V4_WIDE, 0, off);
+	} else if (k <= PFS_V4_INDEX_MAX) {
+		ng = (k + PFS_V4_WIDE_MAX - 1) / PFS_V4_WIDE_MAX;
+		ret = v4_alloc(bd, sizeof(*x) + sizeof(*wd) * ng, 64, &off);
+		if (ret)
+			goto cleanup;
+		x = (struct pfs_v4_index *)(bd->mem + off);
+		for (g = 1; g < PFS_V4_INDEX_SEPS; g++)
+			x->sep[g] = (__u32)v[PFS_V4_WIDE_MAX * (g < ng ? g : ng - 1)].start;
+		for (g = 0; g < ng; g++) {
+			wd = (struct pfs_v4_wide *)(x + 1) + g;
+			c = k - PFS_V4_WIDE_MAX * g;
+			v4_run_fill(wd->key, wd->hit, PFS_V4_WIDE_KEYS, v + PFS_V4_WIDE_MAX * g,
+				    c < PFS_V4_WIDE_MAX ? c : PFS_V4_WIDE_MAX);
+		}
+		*slot = v4_ref(PFS_V4_INDEX, ng, off);
+	} else {
+		/* k > 176 intervals need w >= 8, and get s >= 7 bits */
+		s = log2_floor(k);
+		s = s < w ? s : w;
+		ret = v4_table(bd, v, k, lo, w, s, &off);
+		if (ret)
+			goto cleanup;
+		*slot = v4_ref(PFS_V4_TABLE, s | (w - s) << 8, off);
 	}
 cleanup:
 	return ret;
@@ -380,8 +406,8 @@ static const __u32 empty_idx[1] = { 0 };
 
 static void init_empty(struct pfs_lpm *t)
 {
-	t->v4.root.below = no_hit;
-	t->v4.root.above = no_hit;
+	t->v4.root = &no_hit;
+	t->v4.shift = 32;
 	t->v6.recs = empty_v6;
 	t->v6.idx = empty_idx;
 	t->v6.n = 1;
@@ -402,7 +428,7 @@ static int spans_of(const struct pfs_lpm_input *in, __u32 n, struct span *s, __u
 		__u32 len = in[i].prefixlen;
 		pfs_u128 mask;
 
-		if (len > 128) {
+		if (len > 128 || in[i].value >= PFS_V4_REF) {
 			ret = -EINVAL;
 			goto cleanup;
 		}
@@ -428,14 +454,15 @@ cleanup:
 /*
  * pfs_lpm_build - builds t from n keys. Host bits past a key's prefixlen are ignored; of
  * two keys with the same prefix the later one wins, as a map update would.
- * Returns 0, -EINVAL for a prefixlen over 128, -ENOMEM.
+ * Returns 0, -EINVAL for a prefixlen over 128 or a value index of PFS_V4_REF or more,
+ * -ENOMEM.
  */
 int pfs_lpm_build(struct pfs_lpm *t, const struct pfs_lpm_input *in, __u32 n)
 {
 	struct bp_list all = { 0 }, v4 = { 0 }, v6 = { 0 };
-	size_t cap = 2 * (size_t)n + 4, off_nd, off_l4, off_r6, off_i6, total;
+	size_t cap = 2 * (size_t)n + 4, off_root, off_r6, off_i6, total;
 	struct v4_build bd = { 0 };
-	__u32 m = 0, sh6, nb6;
+	__u32 m = 0, sh6, nb6, s0;
 	pfs_u128 base6;
 	struct span *s = NULL;
 	__u8 *mem = NULL;
@@ -462,15 +489,15 @@ int pfs_lpm_build(struct pfs_lpm *t, const struct pfs_lpm_input *in, __u32 n)
 		goto cleanup;
 	split(&all, &v4, &v6);
 
-	ret = v4_node(&bd, v4.v, v4.n, 0, &t->v4.root);
+	s0 = log2_floor(v4.n) + PFS_V4_ROOT_EXTRA;
+	s0 = s0 < PFS_V4_ROOT_BITS ? s0 : PFS_V4_ROOT_BITS;
+	ret = v4_table(&bd, v4.v, v4.n, 0, 32, s0, &off_root);
 	if (ret)
 		goto cleanup;
 	geometry(v6.v, v6.n, 1, &base6, &sh6, &nb6);
 
-	/* one block: v4 buckets, v4 nodes, v4 lists, v6 records, v6 index */
-	off_nd = align64(sizeof(*bd.b) * bd.nb);
-	off_l4 = align64(off_nd + sizeof(*bd.nodes) * bd.nn);
-	off_r6 = align64(off_l4 + sizeof(*bd.list) * bd.nl);
+	/* one block: v4 tables (the root first), v6 records, v6 index */
+	off_r6 = align64(bd.len);
 	off_i6 = align64(off_r6 + sizeof(struct pfs_v6_rec) * (v6.n + PFS_LPM_WINDOW - 1));
 	total = align64(off_i6 + sizeof(__u32) * ((size_t)nb6 + 1));
 	mem = aligned_alloc(64, total);
@@ -479,15 +506,10 @@ int pfs_lpm_build(struct pfs_lpm *t, const struct pfs_lpm_input *in, __u32 n)
 		goto cleanup;
 	}
 	memset(mem, 0, total);
-	if (bd.nb)
-		memcpy(mem, bd.b, sizeof(*bd.b) * bd.nb);
-	if (bd.nn)
-		memcpy(mem + off_nd, bd.nodes, sizeof(*bd.nodes) * bd.nn);
-	if (bd.nl)
-		memcpy(mem + off_l4, bd.list, sizeof(*bd.list) * bd.nl);
-	t->v4.b = (const struct pfs_v4_bucket *)mem;
-	t->v4.nodes = (const struct pfs_v4_node *)(mem + off_nd);
-	t->v4.list = (const struct pfs_v4_rec *)(mem + off_l4);
+	memcpy(mem, bd.mem, bd.len);
+	t->v4.base = mem;
+	t->v4.root = (const struct pfs_lpm_hit *)(mem + off_root);
+	t->v4.shift = 32 - s0;
 
 	t->v6.recs = (const struct pfs_v6_rec *)(mem + off_r6);
 	t->v6.idx = (const __u32 *)(mem + off_i6);
@@ -503,9 +525,7 @@ int pfs_lpm_build(struct pfs_lpm *t, const struct pfs_lpm_input *in, __u32 n)
 	mem = NULL;
 cleanup:
 	free(mem);
-	free(bd.list);
-	free(bd.nodes);
-	free(bd.b);
+	free(bd.mem);
 	free(v6.v);
 	free(v4.v);
 	free(all.v);
