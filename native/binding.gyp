@@ -4,6 +4,9 @@
       "target_name": "pfsim",
       "sources": [
         "src/addon.cc",
+        "src/bpf/bpf_addon.cc",
+        "src/bpf/bpf_classifier.c",
+        "src/bpf/bpf_frame.c",
         "src/capture/capture.c",
         "src/capture/decode.c",
         "src/classifier.c",
@@ -25,6 +28,7 @@
       "cflags_cc": ["-std=c++17", "-fno-exceptions"],
       "cflags!": ["-O3"],
       "cflags_cc!": ["-fno-rtti"],
+      "libraries": ["-lbpf", "-lelf", "-lz"]
     }
   ]
 }

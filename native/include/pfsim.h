@@ -127,4 +127,17 @@ struct pf_ct_val {
 	__u32 flags;
 };
 
+/*
+ * port entries per value the tc program (native/bpf/pfsim_tc.bpf.c) scans: the verifier
+ * follows pf_ports_match() one entry at a time and refuses a scan of PF_VALUE_MAX_ENTRIES.
+ * Its loader refuses plans with longer values rather than judge them differently.
+ */
+#define PF_TC_VALUE_MAX_ENTRIES 256
+
+/* the tc program's one-entry config array, written by its loader (native/src/bpf/) */
+struct pf_tc_config {
+	__u32 stateful; /* nonzero: look up and track connections in the conntrack map */
+	__u32 pad;
+};
+
 #endif /* PFSIM_H */

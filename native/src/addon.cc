@@ -15,6 +15,7 @@
 
 #include "capture/capture.h"
 #include "classifier.h"
+#include "bpf/bpf_addon.h"
 
 namespace {
 
@@ -447,6 +448,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports)
 {
 	exports.Set("Classifier", Classifier::Define(env));
 	exports.Set("CaptureParser", CaptureParser::Define(env));
+	pfsim_bpf::Init(env, exports);
 	return exports;
 }
 

@@ -1,6 +1,7 @@
 /** Engine registry: builds engines by their stable names from one compiled plan. */
 import { PfsimError } from '../errors.js';
 import type { Plan } from '../compile/plan.js';
+import { BpfEngine, bpfAvailability } from './bpf.js';
 import { ChainEngine } from './chain.js';
 import { MapsEngine } from './maps.js';
 import { type Engine, type EngineName, type EngineOptions, ENGINE_NAMES } from './engine.js';
@@ -9,12 +10,22 @@ export function createEngine(name: EngineName, plan: Plan, opts: EngineOptions):
   switch (name) {
     case 'chain': return new ChainEngine(plan, opts);
     case 'maps': return new MapsEngine(plan, opts);
+    case 'bpf': return new BpfEngine(plan, opts);
   }
 }
 
-/** Parses an --engines value: comma-separated names, or "all" for every engine available here. */
+/** Whether engine `name` can run on this machine; chain and maps always can. */
+export function engineAvailability(name: EngineName): { ok: true } | { ok: false; reason: string } {
+  return name === 'bpf' ? bpfAvailability() : { ok: true };
+}
+
+/**
+ * Parses an --engines value: comma-separated names, or "all" for every engine available
+ * here. Throws PfsimError PFSIM_ERR_USAGE for an unknown name, PFSIM_ERR_UNSUPPORTED for a
+ * named engine this machine cannot run ("bpf: unavailable: <reason>").
+ */
 export function parseEngineList(spec: string): EngineName[] {
-  if (spec.trim() === 'all') return [...ENGINE_NAMES];
+  if (spec.trim() === 'all') return ENGINE_NAMES.filter((n) => engineAvailability(n).ok);
   const names = spec.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
   if (names.length === 0) throw new PfsimError('PFSIM_ERR_USAGE', '--engines: no engine named');
   for (const n of names) {
@@ -22,5 +33,10 @@ export function parseEngineList(spec: string): EngineName[] {
       throw new PfsimError('PFSIM_ERR_USAGE', `--engines: unknown engine "${n}" (known: ${ENGINE_NAMES.join(', ')}, all)`);
     }
   }
-  return [...new Set(names)] as EngineName[];
+  const unique = [...new Set(names)] as EngineName[];
+  for (const n of unique) {
+    const a = engineAvailability(n);
+    if (!a.ok) throw new PfsimError('PFSIM_ERR_UNSUPPORTED', `${n}: unavailable: ${a.reason}`);
+  }
+  return unique;
 }

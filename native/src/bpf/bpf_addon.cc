@@ -1,0 +1,333 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * bpf_addon.cc - the BpfClassifier class for JavaScript: checks the typed arrays it is
+ * handed, then passes positional, checked arguments to native/src/bpf/bpf_classifier.c.
+ *
+ *   new BpfClassifier(objPath, { ctCapacity? })
+ *   load(podAddrs, podStates, trieCount, entryKeys, entryTries, entryValues, values, ext)
+ *   classifyBatch(pkts, count, out, stateful)        out: 4 words per pf_pkt record
+ *   runFrame(frame, stateful?) -> { retval, verdict, reason, egress, ingress }
+ *   timePerPacket(frame, repeat, stateful?) -> ns per run, as the kernel measured it
+ *     (a frame runs as its first PFB_RUN_FRAME_MAX bytes: headers are all the program reads)
+ *   resetConntrack(), close()
+ *
+ * Errors are one-line Errors with code PFSIM_ERR_NATIVE whose message starts with the
+ * operation; argument shapes throw TypeError or RangeError naming the argument.
+ */
+#include <cstdint>
+#include <string>
+
+#include "bpf_addon.h"
+#include "bpf_classifier.h"
+
+namespace pfsim_bpf {
+namespace {
+
+constexpr size_t kPktBytes = sizeof(struct pf_pkt);
+/* a capture record at most (PFC_MAX_CAPLEN); the run itself takes PFB_RUN_FRAME_MAX bytes */
+constexpr uint32_t kMaxFrame = 262144;
+
+void ThrowNative(Napi::Env env, const std::string &msg)
+{
+	Napi::Error err = Napi::Error::New(env, msg);
+
+	err.Set("code", Napi::String::New(env, "PFSIM_ERR_NATIVE"));
+	err.ThrowAsJavaScriptException();
+}
+
+template <typename T>
+bool Typed(const Napi::CallbackInfo &info, size_t i, const char *name, napi_typedarray_type type,
+	   T *out)
+{
+	Napi::Value v = info[i];
+
+	if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != type) {
+		Napi::TypeError::New(info.Env(), std::string(name) + ": wrong type of array")
+			.ThrowAsJavaScriptException();
+		return false;
+	}
+	*out = v.As<T>();
+	return true;
+}
+
+bool U32(const Napi::CallbackInfo &info, size_t i, const char *name, uint32_t *out)
+{
+	Napi::Value v = info[i];
+	double d;
+
+	if (!v.IsNumber()) {
+		Napi::TypeError::New(info.Env(), std::string(name) + ": not a number")
+			.ThrowAsJavaScriptException();
+		return false;
+	}
+	d = v.As<Napi::Number>().DoubleValue();
+	if (!(d >= 0 && d <= 4294967295.0) || d != static_cast<double>(static_cast<uint32_t>(d))) {
+		Napi::RangeError::New(info.Env(), std::string(name) + ": not a u32 integer")
+			.ThrowAsJavaScriptException();
+		return false;
+	}
+	*out = static_cast<uint32_t>(d);
+	return true;
+}
+
+/* whole records of size rec in len, or a thrown Error naming the argument */
+bool Records(Napi::Env env, const char *name, size_t len, size_t rec, uint32_t *count)
+{
+	if (len % rec != 0 || len / rec > UINT32_MAX - 1) {
+		ThrowNative(env, std::string("bpf load: ") + name + ": byte length " +
+					 std::to_string(len) + " is not a multiple of " +
+					 std::to_string(rec));
+		return false;
+	}
+	*count = static_cast<uint32_t>(len / rec);
+	return true;
+}
+
+bool Expect(Napi::Env env, const char *name, size_t got, size_t want)
+{
+	if (got != want) {
+		ThrowNative(env, std::string("bpf load: ") + name + ": length " +
+					 std::to_string(got) + ", expected " + std::to_string(want));
+		return false;
+	}
+	return true;
+}
+
+/* a frame argument: a Uint8Array of 14 to kMaxFrame bytes */
+bool Frame(const Napi::CallbackInfo &info, size_t i, const char *op, Napi::Uint8Array *out)
+{
+	if (!Typed(info, i, "frame", napi_uint8_array, out))
+		return false;
+	if (out->ByteLength() < 14 || out->ByteLength() > kMaxFrame) {
+		Napi::RangeError::New(info.Env(), std::string(op) + ": frame: " +
+						  std::to_string(out->ByteLength()) +
+						  " bytes, expected 14 to " + std::to_string(kMaxFrame))
+			.ThrowAsJavaScriptException();
+		return false;
+	}
+	return true;
+}
+
+class BpfClassifier : public Napi::ObjectWrap<BpfClassifier> {
+public:
+	static Napi::Function Define(Napi::Env env)
+	{
+		return DefineClass(
+			env, "BpfClassifier",
+			{
+				InstanceMethod<&BpfClassifier::Load>("load"),
+				InstanceMethod<&BpfClassifier::ClassifyBatch>("classifyBatch"),
+				InstanceMethod<&BpfClassifier::RunFrame>("runFrame"),
+				InstanceMethod<&BpfClassifier::TimePerPacket>("timePerPacket"),
+				InstanceMethod<&BpfClassifier::ResetConntrack>("resetConntrack"),
+				InstanceMethod<&BpfClassifier::Close>("close"),
+				StaticValue("VALUE_MAX_ENTRIES",
+					    Napi::Number::New(env, PF_TC_VALUE_MAX_ENTRIES)),
+			});
+	}
+
+	explicit BpfClassifier(const Napi::CallbackInfo &info) : Napi::ObjectWrap<BpfClassifier>(info)
+	{
+		Napi::Env env = info.Env();
+		struct pfb_err err;
+		uint32_t cap = PFB_CT_DEFAULT;
+
+		if (!info[0].IsString()) {
+			Napi::TypeError::New(env, "BpfClassifier: objPath must be a string")
+				.ThrowAsJavaScriptException();
+			return;
+		}
+		if (info.Length() > 1 && !info[1].IsUndefined()) {
+			if (!info[1].IsObject()) {
+				Napi::TypeError::New(env, "BpfClassifier: options must be an object")
+					.ThrowAsJavaScriptException();
+				return;
+			}
+			Napi::Value v = info[1].As<Napi::Object>().Get("ctCapacity");
+			if (env.IsExceptionPending())
+				return;
+			if (!v.IsUndefined()) {
+				double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : -1;
+
+				if (!(d >= PFB_CT_MIN && d <= PFB_CT_MAX) ||
+				    d != static_cast<double>(static_cast<uint32_t>(d))) {
+					Napi::RangeError::New(env, "BpfClassifier: ctCapacity must be an integer from " +
+								   std::to_string(PFB_CT_MIN) + " to " +
+								   std::to_string(PFB_CT_MAX))
+						.ThrowAsJavaScriptException();
+					return;
+				}
+				cap = static_cast<uint32_t>(d);
+			}
+		}
+		if (pfb_new(info[0].As<Napi::String>().Utf8Value().c_str(), cap, &c_, &err))
+			ThrowNative(env, err.msg);
+	}
+
+	~BpfClassifier() override { pfb_free(c_); }
+
+private:
+	bool Live(Napi::Env env, const char *op)
+	{
+		if (c_)
+			return true;
+		ThrowNative(env, std::string(op) + ": classifier is closed");
+		return false;
+	}
+
+	Napi::Value Load(const Napi::CallbackInfo &info)
+	{
+		Napi::Env env = info.Env();
+		Napi::Uint8Array pod_addrs, entry_keys, values, ext;
+		Napi::Uint32Array pod_states, entry_tries, entry_values;
+		struct pfb_load_args a;
+		struct pfb_err err;
+		uint32_t pods, tries, entries, nvalues, next;
+
+		if (!Live(env, "load"))
+			return env.Undefined();
+		if (!Typed(info, 0, "podAddrs", napi_uint8_array, &pod_addrs) ||
+		    !Typed(info, 1, "podStates", napi_uint32_array, &pod_states) ||
+		    !U32(info, 2, "trieCount", &tries) ||
+		    !Typed(info, 3, "entryKeys", napi_uint8_array, &entry_keys) ||
+		    !Typed(info, 4, "entryTries", napi_uint32_array, &entry_tries) ||
+		    !Typed(info, 5, "entryValues", napi_uint32_array, &entry_values) ||
+		    !Typed(info, 6, "values", napi_uint8_array, &values) ||
+		    !Typed(info, 7, "ext", napi_uint8_array, &ext))
+			return env.Undefined();
+		if (!Records(env, "podAddrs", pod_addrs.ByteLength(), 16, &pods) ||
+		    !Expect(env, "podStates", pod_states.ElementLength(), 2 * (size_t)pods) ||
+		    !Records(env, "entryKeys", entry_keys.ByteLength(), sizeof(struct pf_lpm_key),
+			     &entries) ||
+		    !Expect(env, "entryTries", entry_tries.ElementLength(), entries) ||
+		    !Expect(env, "entryValues", entry_values.ElementLength(), entries) ||
+		    !Records(env, "values", values.ByteLength(), sizeof(struct pf_lpm_val), &nvalues) ||
+		    !Records(env, "ext", ext.ByteLength(), sizeof(struct pf_port_entry), &next))
+			return env.Undefined();
+		a.pod_addrs = pod_addrs.Data();
+		a.pod_states = pod_states.Data();
+		a.pod_count = pods;
+		a.trie_count = tries;
+		a.entry_keys = entry_keys.Data();
+		a.entry_tries = entry_tries.Data();
+		a.entry_values = entry_values.Data();
+		a.entry_count = entries;
+		a.values = values.Data();
+		a.value_count = nvalues;
+		a.ext = ext.Data();
+		a.ext_count = next;
+		if (pfb_load(c_, &a, &err))
+			ThrowNative(env, err.msg);
+		return env.Undefined();
+	}
+
+	Napi::Value ClassifyBatch(const Napi::CallbackInfo &info)
+	{
+		Napi::Env env = info.Env();
+		Napi::Uint8Array pkts;
+		Napi::Uint32Array out;
+		struct pfb_err err;
+		uint32_t count;
+
+		if (!Live(env, "classifyBatch"))
+			return env.Undefined();
+		if (!Typed(info, 0, "pkts", napi_uint8_array, &pkts) ||
+		    !U32(info, 1, "count", &count) ||
+		    !Typed(info, 2, "out", napi_uint32_array, &out))
+			return env.Undefined();
+		if (pkts.ByteLength() / kPktBytes < count) {
+			Napi::RangeError::New(env, "classifyBatch: pkts holds " +
+						       std::to_string(pkts.ByteLength() / kPktBytes) +
+						       " packets, count is " + std::to_string(count))
+				.ThrowAsJavaScriptException();
+			return env.Undefined();
+		}
+		if (out.ElementLength() / PFB_OUT_WORDS < count) {
+			Napi::RangeError::New(env, "classifyBatch: out holds " +
+						       std::to_string(out.ElementLength() / PFB_OUT_WORDS) +
+						       " verdicts, count is " + std::to_string(count))
+				.ThrowAsJavaScriptException();
+			return env.Undefined();
+		}
+		if (pfb_classify_batch(c_, reinterpret_cast<const struct pf_pkt *>(pkts.Data()),
+				       count, out.Data(), info[3].ToBoolean().Value() ? 1 : 0, &err))
+			ThrowNative(env, err.msg);
+		return env.Undefined();
+	}
+
+	Napi::Value RunFrame(const Napi::CallbackInfo &info)
+	{
+		Napi::Env env = info.Env();
+		Napi::Uint8Array frame;
+		struct pfb_run run;
+		struct pfb_err err;
+		Napi::Object o;
+
+		if (!Live(env, "runFrame") || !Frame(info, 0, "runFrame", &frame))
+			return env.Undefined();
+		if (pfb_run_frame(c_, frame.Data(), static_cast<uint32_t>(frame.ByteLength()),
+				  info[1].ToBoolean().Value() ? 1 : 0, &run, &err)) {
+			ThrowNative(env, err.msg);
+			return env.Undefined();
+		}
+		o = Napi::Object::New(env);
+		o.Set("retval", Napi::Number::New(env, run.retval));
+		o.Set("verdict", Napi::Number::New(env, run.out[0]));
+		o.Set("reason", Napi::Number::New(env, run.out[1]));
+		o.Set("egress", Napi::Number::New(env, run.out[2]));
+		o.Set("ingress", Napi::Number::New(env, run.out[3]));
+		return o;
+	}
+
+	Napi::Value TimePerPacket(const Napi::CallbackInfo &info)
+	{
+		Napi::Env env = info.Env();
+		Napi::Uint8Array frame;
+		struct pfb_err err;
+		uint32_t repeat, ns = 0;
+
+		if (!Live(env, "timePerPacket") || !Frame(info, 0, "timePerPacket", &frame) ||
+		    !U32(info, 1, "repeat", &repeat))
+			return env.Undefined();
+		if (repeat < 1 || repeat > INT32_MAX) {
+			Napi::RangeError::New(env, "timePerPacket: repeat must be from 1 to 2^31-1")
+				.ThrowAsJavaScriptException();
+			return env.Undefined();
+		}
+		if (pfb_time_frame(c_, frame.Data(), static_cast<uint32_t>(frame.ByteLength()), repeat,
+				   info[2].ToBoolean().Value() ? 1 : 0, &ns, &err)) {
+			ThrowNative(env, err.msg);
+			return env.Undefined();
+		}
+		return Napi::Number::New(env, ns);
+	}
+
+	Napi::Value ResetConntrack(const Napi::CallbackInfo &info)
+	{
+		Napi::Env env = info.Env();
+		struct pfb_err err;
+
+		if (Live(env, "resetConntrack") && pfb_reset_ct(c_, &err))
+			ThrowNative(env, err.msg);
+		return env.Undefined();
+	}
+
+	/* closes the program and maps now rather than at garbage collection */
+	Napi::Value Close(const Napi::CallbackInfo &info)
+	{
+		pfb_free(c_);
+		c_ = nullptr;
+		return info.Env().Undefined();
+	}
+
+	struct pfb_classifier *c_ = nullptr;
+};
+
+} // namespace
+
+void Init(Napi::Env env, Napi::Object exports)
+{
+	exports.Set("BpfClassifier", BpfClassifier::Define(env));
+}
+
+} // namespace pfsim_bpf

@@ -1,0 +1,688 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * bpf_classifier.c - loads native/bpf/pfsim_tc.bpf.o with libbpf, sizes its maps to the plan,
+ * fills them from the same arrays the host classifier takes, and runs the program on frames
+ * with BPF_PROG_TEST_RUN: the struct __sk_buff context goes in zeroed and comes back with the
+ * verdict words in cb[0..3].
+ */
+#define _POSIX_C_SOURCE 200809L /* strdup */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <linux/bpf.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "bpf_classifier.h"
+#include "bpf_frame.h"
+
+#define PROG_NAME "pfsim_tc"
+
+/* one load of the object: everything a pfb_load() builds, replaced whole */
+struct pfb_obj {
+	struct bpf_object *obj;
+	int prog_fd;
+	int tries_fd;
+	int pods_fd;
+	int ext_fd;
+	int ct_fd;
+	int config_fd;
+	int stateful;		/* what the config map says now; -1 unknown */
+};
+
+struct pfb_classifier {
+	char *path;
+	__u32 ct_capacity;
+	struct pfb_obj o;
+};
+
+/*
+ * libbpf reports through one process-wide print callback. What a failed load printed is kept
+ * per thread, so the error of a load names the verifier's or libbpf's own complaint.
+ */
+static _Thread_local char last_warn[256];
+static _Thread_local char verifier_said[256];
+
+/* the line before the verifier's "processed N insns" summary, else the log's last line */
+static void keep_verifier_line(const char *log)
+{
+	const char *line = log, *nl, *prev = NULL, *last = NULL;
+	size_t n;
+
+	while (*line) {
+		nl = strchr(line, '\n');
+		n = nl ? (size_t)(nl - line) : strlen(line);
+		if (n && strncmp(line, "-- ", 3) != 0) {
+			if (!strncmp(line, "processed ", 10) && prev)
+				break;
+			prev = line;
+		}
+		if (n)
+			last = line;
+		if (!nl)
+			break;
+		line = nl + 1;
+	}
+	if (!prev)
+		prev = last;
+	if (!prev)
+		return;
+	n = strcspn(prev, "\n");
+	if (n >= sizeof(verifier_said))
+		n = sizeof(verifier_said) - 1;
+	memcpy(verifier_said, prev, n);
+	verifier_said[n] = 0;
+}
+
+static int print_fn(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	char *buf;
+	va_list cp;
+	int n;
+
+	if (level != LIBBPF_WARN)
+		return 0;
+	va_copy(cp, ap);
+	n = vsnprintf(NULL, 0, fmt, cp);
+	va_end(cp);
+	if (n <= 0)
+		return 0;
+	buf = malloc((size_t)n + 1);
+	if (!buf)
+		return 0;
+	vsnprintf(buf, (size_t)n + 1, fmt, ap);
+	if (strstr(buf, "BEGIN PROG LOAD LOG")) {
+		keep_verifier_line(strchr(buf, '\n') ? strchr(buf, '\n') + 1 : buf);
+	} else {
+		n = (int)strcspn(buf, "\n");
+		if ((size_t)n >= sizeof(last_warn))
+			n = sizeof(last_warn) - 1;
+		memcpy(last_warn, buf, (size_t)n);
+		last_warn[n] = 0;
+	}
+	free(buf);
+	return 0;
+}
+
+static int fail(struct pfb_err *err, int ret, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+	va_end(ap);
+	return ret;
+}
+
+static void obj_close(struct pfb_obj *o)
+{
+	/* the maps and the program close with the object; inner tries die with the outer map */
+	bpf_object__close(o->obj);
+	memset(o, 0, sizeof(*o));
+	o->prog_fd = o->tries_fd = o->pods_fd = o->ext_fd = o->ct_fd = o->config_fd = -1;
+}
+
+int pfb_new(const char *obj_path, __u32 ct_capacity, struct pfb_classifier **out,
+	    struct pfb_err *err)
+{
+	struct pfb_classifier *c = NULL;
+	int ret = 0;
+
+	*out = NULL;
+	if (ct_capacity < PFB_CT_MIN || ct_capacity > PFB_CT_MAX) {
+		ret = fail(err, -EINVAL, "bpf: ctCapacity %u is not from %u to %u", ct_capacity,
+			   PFB_CT_MIN, PFB_CT_MAX);
+		goto cleanup;
+	}
+	c = calloc(1, sizeof(*c));
+	if (c)
+		c->path = strdup(obj_path);
+	if (!c || !c->path) {
+		ret = fail(err, -ENOMEM, "bpf: %s", strerror(ENOMEM));
+		goto cleanup;
+	}
+	c->ct_capacity = ct_capacity;
+	obj_close(&c->o);
+	libbpf_set_print(print_fn);
+	*out = c;
+	c = NULL;
+cleanup:
+	if (c)
+		free(c->path);
+	free(c);
+	return ret;
+}
+
+void pfb_free(struct pfb_classifier *c)
+{
+	if (c) {
+		obj_close(&c->o);
+		free(c->path);
+		free(c);
+	}
+}
+
+/* the same checks the host classifier's load makes, before anything reaches the kernel */
+static int check_args(const struct pfb_load_args *a, struct pfb_err *err)
+{
+	struct { __u32 count, ext; } v;
+	__u32 i, w, id, prefixlen;
+	int ret = 0;
+
+	if (a->trie_count > PFB_MAX_TRIES) {
+		ret = fail(err, -EINVAL, "bpf load: trieCount: %u exceeds %u", a->trie_count,
+			   PFB_MAX_TRIES);
+		goto out;
+	}
+	for (i = 0; i < a->pod_count; i++) {
+		id = a->pod_states[2 * i];
+		w = a->pod_states[2 * i + 1];
+		if (id > (PFB_MAX_TRIES - 1) / 2) {
+			ret = fail(err, -EINVAL, "bpf load: podStates[%u]: pod id too large", 2 * i);
+			goto out;
+		}
+		if ((w & ~0xffffu) || (w & 0xff) > PF_STATE_ENFORCE ||
+		    ((w >> 8) & 0xff) > PF_STATE_ENFORCE) {
+			ret = fail(err, -EINVAL,
+				   "bpf load: podStates[%u]: state must be ingress | egress << 8 with each 0 or 1",
+				   2 * i + 1);
+			goto out;
+		}
+		if (((w & 0xff) == PF_STATE_ENFORCE && id * 2 + PF_DIR_INGRESS >= a->trie_count) ||
+		    (((w >> 8) & 0xff) == PF_STATE_ENFORCE &&
+		     id * 2 + PF_DIR_EGRESS >= a->trie_count)) {
+			ret = fail(err, -EINVAL,
+				   "bpf load: podStates[%u]: enforced pod has no trie below trieCount",
+				   2 * i);
+			goto out;
+		}
+	}
+	for (i = 0; i < a->value_count; i++) {
+		/* the head only: count and ext; the arrays need not be aligned */
+		memcpy(&v, a->values + sizeof(struct pf_lpm_val) * (size_t)i, sizeof(v));
+		if (v.count > PF_VALUE_MAX_ENTRIES) {
+			ret = fail(err, -EINVAL,
+				   "bpf load: values[%u]: count exceeds PF_VALUE_MAX_ENTRIES", i);
+			goto out;
+		}
+		if (v.count > PF_TC_VALUE_MAX_ENTRIES) {
+			ret = fail(err, -E2BIG,
+				   "bpf load: values[%u]: %u port entries exceed the tc program's %u",
+				   i, v.count, PF_TC_VALUE_MAX_ENTRIES);
+			goto out;
+		}
+		if (v.count > PF_VALUE_SLOTS &&
+		    (__u64)v.ext + (v.count - PF_VALUE_SLOTS) > a->ext_count) {
+			ret = fail(err, -EINVAL,
+				   "bpf load: values[%u]: extension entries past the end of ext", i);
+			goto out;
+		}
+	}
+	for (i = 0; i < a->entry_count; i++) {
+		memcpy(&prefixlen, a->entry_keys + sizeof(struct pf_lpm_key) * (size_t)i, 4);
+		if (prefixlen > 128) {
+			ret = fail(err, -EINVAL, "bpf load: entryKeys[%u]: prefixlen over 128", i);
+			goto out;
+		}
+		if (a->entry_tries[i] >= a->trie_count) {
+			ret = fail(err, -EINVAL,
+				   "bpf load: entryTries[%u]: trie id not below trieCount", i);
+			goto out;
+		}
+		if (a->entry_values[i] >= a->value_count) {
+			ret = fail(err, -EINVAL,
+				   "bpf load: entryValues[%u]: value index past the end of values", i);
+			goto out;
+		}
+	}
+out:
+	return ret;
+}
+
+static int map_fd(struct bpf_object *obj, const char *name, int *fd, struct pfb_err *err)
+{
+	struct bpf_map *m = bpf_object__find_map_by_name(obj, name);
+	int ret = 0;
+
+	*fd = m ? bpf_map__fd(m) : -1;
+	if (*fd < 0)
+		ret = fail(err, -ENOENT, "bpf load " PROG_NAME ": map %s: not in the object", name);
+	return ret;
+}
+
+/* the sizes each map is created with, from the plan; every map holds at least one slot */
+struct sizes {
+	__u32 tries;
+	__u32 trie_max;
+	__u32 pods;
+	__u32 ext;
+};
+
+static int set_size(struct bpf_object *obj, const char *name, __u32 n, struct pfb_err *err)
+{
+	struct bpf_map *m = bpf_object__find_map_by_name(obj, name);
+	int ret = -ENOENT;
+
+	if (!m) {
+		fail(err, ret, "bpf load " PROG_NAME ": map %s: not in the object", name);
+		goto out;
+	}
+	ret = bpf_map__set_max_entries(m, n ? n : 1);
+	if (ret)
+		fail(err, ret, "bpf load " PROG_NAME ": map %s: set size %u: %s", name, n,
+		     strerror(-ret));
+out:
+	return ret;
+}
+
+/* a new LPM trie of the tc program's layout; the template of the outer map is one too */
+static int trie_create(__u32 max_entries)
+{
+	struct bpf_map_create_opts opts;
+
+	memset(&opts, 0, sizeof(opts));
+	opts.sz = sizeof(opts);
+	opts.map_flags = BPF_F_NO_PREALLOC;
+	return bpf_map_create(BPF_MAP_TYPE_LPM_TRIE, "pf_trie", sizeof(struct pf_lpm_key),
+			      sizeof(struct pf_lpm_val), max_entries, &opts);
+}
+
+/*
+ * the outer map's inner template, sized to the largest trie. libbpf 1.1 cannot resize the
+ * template it builds from BTF (bpf_map__set_max_entries() on bpf_map__inner_map() follows
+ * a NULL object pointer), so the template is made here and handed over by descriptor.
+ */
+static int set_inner(struct bpf_object *obj, __u32 n, int *tmpl, struct pfb_err *err)
+{
+	struct bpf_map *m = bpf_object__find_map_by_name(obj, "tries");
+	int ret = -ENOENT;
+
+	if (!m) {
+		fail(err, ret, "bpf load " PROG_NAME ": map tries: not in the object");
+		goto out;
+	}
+	*tmpl = trie_create(n ? n : 1);
+	if (*tmpl < 0) {
+		ret = -errno;
+		fail(err, ret, "bpf map create trie template: %s", strerror(-ret));
+		goto out;
+	}
+	ret = bpf_map__set_inner_map_fd(m, *tmpl);
+	if (ret)
+		fail(err, ret, "bpf load " PROG_NAME ": map tries: set inner map: %s",
+		     strerror(-ret));
+out:
+	return ret;
+}
+
+/* opens and loads the object with its maps sized; the program is verified here */
+static int obj_open(struct pfb_classifier *c, const struct sizes *sz, struct pfb_obj *o,
+		    struct pfb_err *err)
+{
+	struct bpf_program *prog;
+	const char *why;
+	int ret, tmpl = -1;
+
+	last_warn[0] = 0;
+	verifier_said[0] = 0;
+	o->obj = bpf_object__open_file(c->path, NULL);
+	if (!o->obj) {
+		ret = -errno;
+		fail(err, ret, "bpf open %s: %s%s%s", c->path, strerror(-ret),
+		     last_warn[0] ? ": " : "", last_warn);
+		goto out;
+	}
+	ret = set_size(o->obj, "tries", sz->tries, err);
+	if (!ret)
+		ret = set_inner(o->obj, sz->trie_max, &tmpl, err);
+	if (!ret)
+		ret = set_size(o->obj, "pod_state", sz->pods, err);
+	if (!ret)
+		ret = set_size(o->obj, "ports_ext", sz->ext, err);
+	if (!ret)
+		ret = set_size(o->obj, "conntrack", c->ct_capacity, err);
+	if (ret)
+		goto out;
+	ret = bpf_object__load(o->obj);
+	if (ret) {
+		why = verifier_said[0] ? verifier_said : last_warn;
+		fail(err, ret, "bpf load " PROG_NAME ": %s%s%s", strerror(-ret), why[0] ? ": " : "",
+		     why);
+		goto out;
+	}
+	prog = bpf_object__find_program_by_name(o->obj, PROG_NAME);
+	o->prog_fd = prog ? bpf_program__fd(prog) : -1;
+	if (o->prog_fd < 0) {
+		ret = fail(err, -ENOENT, "bpf load " PROG_NAME ": program not in the object");
+		goto out;
+	}
+	ret = map_fd(o->obj, "tries", &o->tries_fd, err);
+	if (!ret)
+		ret = map_fd(o->obj, "pod_state", &o->pods_fd, err);
+	if (!ret)
+		ret = map_fd(o->obj, "ports_ext", &o->ext_fd, err);
+	if (!ret)
+		ret = map_fd(o->obj, "conntrack", &o->ct_fd, err);
+	if (!ret)
+		ret = map_fd(o->obj, "config", &o->config_fd, err);
+	o->stateful = -1;
+out:
+	/* the outer map keeps what it needs of the template */
+	if (tmpl >= 0)
+		close(tmpl);
+	return ret;
+}
+
+static int fill_pods(struct pfb_obj *o, const struct pfb_load_args *a, struct pfb_err *err)
+{
+	struct pf_pod_state st;
+	__u32 i, w;
+	int ret = 0;
+
+	for (i = 0; i < a->pod_count; i++) {
+		memset(&st, 0, sizeof(st));
+		st.pod_id = a->pod_states[2 * i];
+		w = a->pod_states[2 * i + 1];
+		st.ingress = w & 0xff;
+		st.egress = (w >> 8) & 0xff;
+		if (bpf_map_update_elem(o->pods_fd, a->pod_addrs + 16 * (size_t)i, &st,
+					BPF_NOEXIST)) {
+			ret = -errno;
+			if (ret == -EEXIST)
+				ret = fail(err, -EINVAL, "bpf load: podAddrs[%u]: duplicate pod address",
+					   i);
+			else
+				fail(err, ret, "bpf map update pod_state[%u]: %s", i, strerror(-ret));
+			break;
+		}
+	}
+	return ret;
+}
+
+static int fill_ext(struct pfb_obj *o, const struct pfb_load_args *a, struct pfb_err *err)
+{
+	__u32 i;
+	int ret = 0;
+
+	for (i = 0; i < a->ext_count; i++) {
+		if (bpf_map_update_elem(o->ext_fd, &i, a->ext + 8 * (size_t)i, BPF_ANY)) {
+			ret = -errno;
+			fail(err, ret, "bpf map update ports_ext[%u]: %s", i, strerror(-ret));
+			break;
+		}
+	}
+	return ret;
+}
+
+/* one LPM trie holding entries in[0..n-1] (entry indexes), put at slot trie of the outer map */
+static int fill_trie(struct pfb_obj *o, const struct pfb_load_args *a, __u32 trie,
+		     const __u32 *in, __u32 n, __u32 max_entries, struct pfb_err *err)
+{
+	__u32 k, e;
+	int fd, ret = 0;
+
+	fd = trie_create(max_entries);
+	if (fd < 0) {
+		ret = -errno;
+		fail(err, ret, "bpf map create trie %u: %s", trie, strerror(-ret));
+		goto out;
+	}
+	for (k = 0; k < n; k++) {
+		e = in[k];
+		if (bpf_map_update_elem(fd, a->entry_keys + sizeof(struct pf_lpm_key) * (size_t)e,
+					a->values + sizeof(struct pf_lpm_val) *
+							    (size_t)a->entry_values[e],
+					BPF_ANY)) {
+			ret = -errno;
+			fail(err, ret, "bpf map update trie %u entry %u: %s", trie, e,
+			     strerror(-ret));
+			goto out;
+		}
+	}
+	if (bpf_map_update_elem(o->tries_fd, &trie, &fd, BPF_ANY)) {
+		ret = -errno;
+		fail(err, ret, "bpf map update tries[%u]: %s", trie, strerror(-ret));
+	}
+out:
+	/* the outer map holds its own reference to the trie */
+	if (fd >= 0)
+		close(fd);
+	return ret;
+}
+
+/* groups the entries by trie (a counting sort) and fills one trie per trie id with entries */
+static int fill_tries(struct pfb_obj *o, const struct pfb_load_args *a, __u32 trie_max,
+		      struct pfb_err *err)
+{
+	__u32 *first = NULL, *order = NULL, *fill = NULL, t, e;
+	int ret = 0;
+
+	first = calloc((size_t)a->trie_count + 1, sizeof(*first));
+	fill = calloc((size_t)a->trie_count + 1, sizeof(*fill));
+	order = malloc(sizeof(*order) * (a->entry_count ? a->entry_count : 1));
+	if (!first || !fill || !order) {
+		ret = fail(err, -ENOMEM, "bpf load: %s", strerror(ENOMEM));
+		goto cleanup;
+	}
+	for (e = 0; e < a->entry_count; e++)
+		first[a->entry_tries[e] + 1]++;
+	for (t = 0; t < a->trie_count; t++)
+		first[t + 1] += first[t];
+	for (e = 0; e < a->entry_count; e++) {
+		t = a->entry_tries[e];
+		order[first[t] + fill[t]++] = e;
+	}
+	for (t = 0; t < a->trie_count; t++) {
+		if (first[t + 1] == first[t])
+			continue;	/* no trie: the lookup finds nothing, as an empty trie would */
+		ret = fill_trie(o, a, t, order + first[t], first[t + 1] - first[t], trie_max, err);
+		if (ret)
+			goto cleanup;
+	}
+cleanup:
+	free(order);
+	free(fill);
+	free(first);
+	return ret;
+}
+
+/* the largest number of entries any one trie holds */
+static __u32 largest_trie(const struct pfb_load_args *a)
+{
+	__u32 *count, e, t, max = 0;
+
+	count = calloc((size_t)a->trie_count + 1, sizeof(*count));
+	if (!count)
+		return a->entry_count;
+	for (e = 0; e < a->entry_count; e++) {
+		t = a->entry_tries[e];
+		if (++count[t] > max)
+			max = count[t];
+	}
+	free(count);
+	return max;
+}
+
+static int set_stateful(struct pfb_obj *o, int stateful, struct pfb_err *err)
+{
+	struct pf_tc_config cfg;
+	__u32 k = 0;
+	int ret = 0;
+
+	if (o->stateful == stateful)
+		goto out;
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.stateful = stateful ? 1 : 0;
+	if (bpf_map_update_elem(o->config_fd, &k, &cfg, BPF_ANY)) {
+		ret = -errno;
+		fail(err, ret, "bpf map update config: %s", strerror(-ret));
+		goto out;
+	}
+	o->stateful = stateful;
+out:
+	return ret;
+}
+
+int pfb_load(struct pfb_classifier *c, const struct pfb_load_args *a, struct pfb_err *err)
+{
+	struct pfb_obj o;
+	struct sizes sz;
+	int ret;
+
+	memset(&o, 0, sizeof(o));
+	obj_close(&o);
+	ret = check_args(a, err);
+	if (ret)
+		goto cleanup;
+	sz.tries = a->trie_count;
+	sz.trie_max = largest_trie(a);
+	sz.pods = a->pod_count;
+	sz.ext = a->ext_count;
+	ret = obj_open(c, &sz, &o, err);
+	if (ret)
+		goto cleanup;
+	ret = fill_pods(&o, a, err);
+	if (!ret)
+		ret = fill_ext(&o, a, err);
+	if (!ret)
+		ret = fill_tries(&o, a, sz.trie_max ? sz.trie_max : 1, err);
+	if (!ret)
+		ret = set_stateful(&o, 0, err);
+	if (ret)
+		goto cleanup;
+	obj_close(&c->o);
+	c->o = o;
+	memset(&o, 0, sizeof(o));
+	obj_close(&o);
+cleanup:
+	obj_close(&o);
+	return ret;
+}
+
+static int loaded(const struct pfb_classifier *c, const char *op, struct pfb_err *err)
+{
+	if (c->o.prog_fd >= 0)
+		return 0;
+	return fail(err, -ENOENT, "%s: no program loaded (call load first)", op);
+}
+
+/* one test run of frame; the context goes in zeroed, cb[] comes back */
+static int test_run(const struct pfb_obj *o, const __u8 *frame, __u32 len, __u32 repeat,
+		    struct pfb_run *run, __u32 *ns, struct pfb_err *err)
+{
+	struct bpf_test_run_opts opts;
+	struct __sk_buff in, out;
+	int ret;
+
+	memset(&in, 0, sizeof(in));
+	memset(&out, 0, sizeof(out));
+	memset(&opts, 0, sizeof(opts));
+	opts.sz = sizeof(opts);
+	opts.data_in = frame;
+	opts.data_size_in = len < PFB_RUN_FRAME_MAX ? len : PFB_RUN_FRAME_MAX;
+	opts.ctx_in = &in;
+	opts.ctx_size_in = sizeof(in);
+	opts.ctx_out = &out;
+	opts.ctx_size_out = sizeof(out);
+	opts.repeat = (int)repeat;
+	ret = bpf_prog_test_run_opts(o->prog_fd, &opts);
+	if (ret) {
+		ret = -errno;
+		fail(err, ret, "bpf test run: %s", strerror(-ret));
+		goto out;
+	}
+	if (run) {
+		memcpy(run->out, out.cb, sizeof(run->out));
+		run->retval = opts.retval;
+	}
+	if (ns)
+		*ns = opts.duration;
+out:
+	return ret;
+}
+
+int pfb_classify_batch(struct pfb_classifier *c, const struct pf_pkt *pkts, __u32 count,
+		       __u32 *out, int stateful, struct pfb_err *err)
+{
+	__u8 frame[PFB_FRAME_MAX];
+	struct pf_pkt pkt;
+	struct pfb_run run;
+	const char *why;
+	__u32 i, len;
+	int ret;
+
+	ret = loaded(c, "classifyBatch", err);
+	if (!ret)
+		ret = set_stateful(&c->o, stateful, err);
+	for (i = 0; !ret && i < count; i++) {
+		memcpy(&pkt, &pkts[i], sizeof(pkt));
+		if (pfb_frame(&pkt, frame, &len, &why)) {
+			ret = fail(err, -EINVAL, "classifyBatch: pkts[%u]: %s", i, why);
+			break;
+		}
+		ret = test_run(&c->o, frame, len, 1, &run, NULL, err);
+		if (!ret)
+			memcpy(out + (size_t)PFB_OUT_WORDS * i, run.out, sizeof(run.out));
+	}
+	return ret;
+}
+
+int pfb_run_frame(struct pfb_classifier *c, const __u8 *frame, __u32 len, int stateful,
+		  struct pfb_run *run, struct pfb_err *err)
+{
+	int ret = loaded(c, "runFrame", err);
+
+	if (!ret)
+		ret = set_stateful(&c->o, stateful, err);
+	if (!ret)
+		ret = test_run(&c->o, frame, len, 1, run, NULL, err);
+	return ret;
+}
+
+int pfb_time_frame(struct pfb_classifier *c, const __u8 *frame, __u32 len, __u32 repeat,
+		   int stateful, __u32 *ns, struct pfb_err *err)
+{
+	int ret = loaded(c, "timePerPacket", err);
+
+	if (!ret)
+		ret = set_stateful(&c->o, stateful, err);
+	if (!ret)
+		ret = test_run(&c->o, frame, len, repeat, NULL, ns, err);
+	return ret;
+}
+
+int pfb_reset_ct(struct pfb_classifier *c, struct pfb_err *err)
+{
+	struct pf_ct_key *keys = NULL, *grown;
+	size_t n = 0, cap = 0, i;
+	int ret = loaded(c, "resetConntrack", err);
+
+	/* walk the keys first, then delete them: deleting under a walk would restart it */
+	while (!ret) {
+		if (n == cap) {
+			cap = cap ? 2 * cap : 256;
+			grown = realloc(keys, cap * sizeof(*keys));
+			if (!grown) {
+				ret = fail(err, -ENOMEM, "resetConntrack: %s", strerror(ENOMEM));
+				break;
+			}
+			keys = grown;
+		}
+		if (bpf_map_get_next_key(c->o.ct_fd, n ? &keys[n - 1] : NULL, &keys[n])) {
+			if (errno != ENOENT)
+				ret = fail(err, -errno, "resetConntrack: walk: %s", strerror(errno));
+			break;
+		}
+		n++;
+	}
+	for (i = 0; !ret && i < n; i++) {
+		if (bpf_map_delete_elem(c->o.ct_fd, &keys[i]) && errno != ENOENT)
+			ret = fail(err, -errno, "resetConntrack: delete: %s", strerror(errno));
+	}
+	free(keys);
+	return ret;
+}

@@ -1,0 +1,85 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * bpf_classifier.h - the tc program (native/bpf/pfsim_tc.bpf.c) loaded with libbpf, its maps
+ * filled from the maps plan's flat arrays, run per packet with BPF_PROG_TEST_RUN.
+ *
+ * Every function returns 0 or a negative errno and, on error, leaves one line in err->msg
+ * that starts with the operation ("bpf load pfsim_tc: Operation not permitted"). Nothing is
+ * pinned: the program and maps live as long as the descriptors held here.
+ */
+#ifndef PFSIM_BPF_CLASSIFIER_H
+#define PFSIM_BPF_CLASSIFIER_H
+
+#include <stddef.h>
+#include "pfsim.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct pfb_classifier;
+
+/* verdict words per packet, as PF_OUT_WORDS of pfsim_classify.h */
+#define PFB_OUT_WORDS 4
+
+struct pfb_err {
+	char msg[512];
+};
+
+/* the flat arrays of one load (src/compile/layout.ts), counts already checked */
+struct pfb_load_args {
+	const __u8 *pod_addrs;		/* 16 * pod_count */
+	const __u32 *pod_states;	/* 2 * pod_count: pod id, ingress | egress << 8 */
+	__u32 pod_count;
+	__u32 trie_count;
+	const __u8 *entry_keys;		/* 20 * entry_count: struct pf_lpm_key */
+	const __u32 *entry_tries;	/* entry_count */
+	const __u32 *entry_values;	/* entry_count */
+	__u32 entry_count;
+	const __u8 *values;		/* 200 * value_count: struct pf_lpm_val */
+	__u32 value_count;
+	const __u8 *ext;		/* 8 * ext_count: struct pf_port_entry */
+	__u32 ext_count;
+};
+
+/* what one run of the program said: skb->cb[0..3] and its return code */
+struct pfb_run {
+	__u32 out[PFB_OUT_WORDS];
+	__u32 retval;
+};
+
+#define PFB_MAX_TRIES (1u << 24)
+#define PFB_CT_MIN 8u
+#define PFB_CT_MAX (1u << 24)
+#define PFB_CT_DEFAULT 65536u
+
+/* keeps the object path and conntrack capacity; nothing is loaded until pfb_load() */
+int pfb_new(const char *obj_path, __u32 ct_capacity, struct pfb_classifier **out,
+	    struct pfb_err *err);
+void pfb_free(struct pfb_classifier *c);
+/* opens and loads the object sized for *a and fills its maps; on error keeps the old load */
+int pfb_load(struct pfb_classifier *c, const struct pfb_load_args *a, struct pfb_err *err);
+/* runs the program once per record, writing PF_OUT_WORDS words per packet into out */
+int pfb_classify_batch(struct pfb_classifier *c, const struct pf_pkt *pkts, __u32 count,
+		       __u32 *out, int stateful, struct pfb_err *err);
+/*
+ * frames run as their first PFB_RUN_FRAME_MAX bytes: BPF_PROG_TEST_RUN takes no more than a
+ * page less the skb's overhead (about 3.7 KiB); the program reads headers only, and judges a
+ * cut frame as the whole one unless its headers run past the cut
+ */
+#define PFB_RUN_FRAME_MAX 3072u
+
+/* runs the program once on a raw Ethernet frame (cut to PFB_RUN_FRAME_MAX bytes) */
+int pfb_run_frame(struct pfb_classifier *c, const __u8 *frame, __u32 len, int stateful,
+		  struct pfb_run *run, struct pfb_err *err);
+/* runs the program repeat times on frame (cut as above); *ns: the kernel's mean ns per run */
+int pfb_time_frame(struct pfb_classifier *c, const __u8 *frame, __u32 len, __u32 repeat,
+		   int stateful, __u32 *ns, struct pfb_err *err);
+/* deletes every conntrack entry */
+int pfb_reset_ct(struct pfb_classifier *c, struct pfb_err *err);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* PFSIM_BPF_CLASSIFIER_H */
