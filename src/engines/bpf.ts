@@ -12,22 +12,13 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { LpmEntry, Plan, PlanPod } from '../compile/plan.js';
+import type { Plan } from '../compile/plan.js';
 import { encodeMaps, type MapsLayout } from '../compile/layout.js';
 import { PfsimError, wrapError } from '../errors.js';
-import { cidrContainsAddr, parseCidr, parseIp, type Cidr } from '../net/ip.js';
-import {
-  OUT_WORDS,
-  REASON_DENY_EGRESS,
-  REASON_DENY_INGRESS,
-  REASON_ESTABLISHED,
-  REASON_NOT_ISOLATED,
-  REASON_POLICY,
-  type Engine,
-  type EngineOptions,
-} from './engine.js';
-import { loadNative, packageRoot } from './native.js';
+import { NO_REF, OUT_WORDS, REASON_NOT_ISOLATED, type Engine, type EngineOptions } from './engine.js';
+import { loadNative, packageRoot, type MapsClassifier } from './native.js';
 import { readPacket } from './packet.js';
+import { MapsExplainer } from './explain.js';
 
 /** the tc program's object, relative to the package root */
 export const BPF_OBJECT_PATH = join('native', 'build', 'bpf', 'pfsim_tc.bpf.o');
@@ -43,21 +34,8 @@ export interface BpfRun {
   readonly ingress: number;
 }
 
-/** One loaded tc program with its maps; usable from one thread. */
-export interface NativeBpfClassifier {
-  /** Loads the program sized for, and filled with, the arrays of src/compile/layout.ts. */
-  load(
-    podAddrs: Uint8Array,
-    podStates: Uint32Array,
-    trieCount: number,
-    entryKeys: Uint8Array,
-    entryTries: Uint32Array,
-    entryValues: Uint32Array,
-    values: Uint8Array,
-    ext: Uint8Array,
-  ): void;
-  /** One test run per pf_pkt record, four verdict words each into `out`. */
-  classifyBatch(pkts: Uint8Array, count: number, out: Uint32Array, stateful: boolean): void;
+/** One loaded tc program with its maps, run by BPF_PROG_TEST_RUN; usable from one thread. */
+export interface NativeBpfClassifier extends MapsClassifier {
   /**
    * One test run on a raw Ethernet frame (14 bytes to 256 KiB). The kernel takes at most
    * about 3.7 KiB, so a frame runs as its first 3 KiB: the program reads headers only.
@@ -65,9 +43,6 @@ export interface NativeBpfClassifier {
   runFrame(frame: Uint8Array, stateful?: boolean): BpfRun;
   /** `repeat` test runs on `frame`: the kernel's average duration per run, in ns. */
   timePerPacket(frame: Uint8Array, repeat: number, stateful?: boolean): number;
-  resetConntrack(): void;
-  /** Closes the program and its maps now; any later call throws. */
-  close(): void;
 }
 
 interface BpfClassifierClass {
@@ -198,8 +173,7 @@ export class BpfEngine implements Engine {
   private readonly stateful: boolean;
   private readonly classifier: NativeBpfClassifier;
   /** pod address → pod id, and each trie's parsed prefixes, built on the first describe() */
-  private podByAddr: Map<bigint, number> | undefined;
-  private readonly trieCidrs = new Map<number, { cidr: Cidr; entry: LpmEntry }[]>();
+  private readonly explainer: MapsExplainer;
 
   /**
    * Throws PfsimError: PFSIM_ERR_UNSUPPORTED when the engine is unavailable here or a value
@@ -208,6 +182,7 @@ export class BpfEngine implements Engine {
    */
   constructor(plan: Plan, opts: BpfEngineOptions) {
     this.plan = plan;
+    this.explainer = new MapsExplainer(plan);
     this.stateful = opts.stateful;
     let classifier: NativeBpfClassifier | undefined;
     try {
@@ -238,27 +213,15 @@ export class BpfEngine implements Engine {
     const verdict = out[o];
     const reason = out[o + 1]!;
     if (verdict === 0) return `not judged: ${BPF_SKIP_REASONS[reason] ?? `status ${reason}`}`;
-    switch (reason) {
-      case REASON_ESTABLISHED:
-        return 'established';
-      case REASON_NOT_ISOLATED:
-        return 'not isolated';
-      case REASON_DENY_EGRESS:
-        return `default deny egress ${this.podName(readPacket(pkts, i).src)}`;
-      case REASON_DENY_INGRESS:
-        return `default deny ingress ${this.podName(readPacket(pkts, i).dst)}`;
-      case REASON_POLICY: {
-        const p = readPacket(pkts, i);
-        const parts: string[] = [];
-        const eg = this.sideSource(p.src, 'egress', p.dst);
-        const ing = this.sideSource(p.dst, 'ingress', p.src);
-        if (eg !== undefined) parts.push(`allowed by ${eg} egress`);
-        if (ing !== undefined) parts.push(`allowed by ${ing} ingress`);
-        return parts.join(', ');
-      }
-      default:
-        return `unknown reason ${String(reason)}`;
-    }
+    // the kernel reports no entry ids: find each enforced side's entry in the plan
+    const p = readPacket(pkts, i);
+    const side = (dir: 'egress' | 'ingress') => {
+      const pod = this.explainer.podIdAt(dir === 'egress' ? p.src : p.dst);
+      const state = pod === undefined ? undefined : this.plan.maps.podState.find((s) => s.pod === pod);
+      if (pod === undefined || !state || (dir === 'ingress' ? state.ingress : state.egress) !== 1) return NO_REF;
+      return this.explainer.lookup(pod, dir, dir === 'egress' ? p.dst : p.src);
+    };
+    return this.explainer.describe(reason, p, side, () => undefined);
   }
 
   resetState(): void {
@@ -268,54 +231,4 @@ export class BpfEngine implements Engine {
   close(): void {
     this.classifier.close();
   }
-
-  /** pod id of the pod at `addr`, from the plan's pod state */
-  private podIdAt(addr: bigint): number | undefined {
-    if (!this.podByAddr) {
-      this.podByAddr = new Map();
-      for (const p of this.plan.maps.podState) {
-        const a = parseIp(p.ip);
-        if (a !== undefined) this.podByAddr.set(a, p.pod);
-      }
-    }
-    return this.podByAddr.get(addr);
-  }
-
-  /** "ns/name" of the pod at `addr` */
-  private podName(addr: bigint): string {
-    const id = this.podIdAt(addr);
-    const pod: PlanPod | undefined =
-      id === undefined ? undefined : this.plan.pods[id]?.id === id ? this.plan.pods[id] : this.plan.pods.find((p) => p.id === id);
-    return pod ? `${pod.namespace}/${pod.name}` : 'unknown pod';
-  }
-
-  /**
-   * The policy behind the side of the pod at `addr` that allowed the peer: the longest
-   * prefix of its trie covering `peer` (what the kernel's lookup found), and of that entry's
-   * rules the first, as the maps engine names it. Undefined when that side was not enforced.
-   */
-  private sideSource(addr: bigint, dir: 'ingress' | 'egress', peer: bigint): string | undefined {
-    const id = this.podIdAt(addr);
-    if (id === undefined) return undefined;
-    const state = this.plan.maps.podState.find((s) => s.pod === id);
-    if (!state || (dir === 'ingress' ? state.ingress : state.egress) !== 1) return undefined;
-    const trieId = id * 2 + (dir === 'ingress' ? 0 : 1);
-    let cidrs = this.trieCidrs.get(trieId);
-    if (!cidrs) {
-      const trie = this.plan.maps.tries.find((t) => t.id === trieId);
-      cidrs = [];
-      for (const entry of trie?.entries ?? []) {
-        const r = parseCidr(entry.prefix);
-        if (r.ok) cidrs.push({ cidr: r.cidr, entry });
-      }
-      this.trieCidrs.set(trieId, cidrs);
-    }
-    let best: { cidr: Cidr; entry: LpmEntry } | undefined;
-    for (const c of cidrs) if (cidrContainsAddr(c.cidr, peer) && (!best || c.cidr.len > best.cidr.len)) best = c;
-    if (!best) return 'no entry';
-    const r = best.entry.rules[0];
-    const rule = r === undefined ? undefined : this.plan.rules[r]?.id === r ? this.plan.rules[r] : this.plan.rules.find((x) => x.id === r);
-    return rule?.source ?? `entry ${best.entry.prefix}`;
-  }
 }
-

@@ -23,8 +23,8 @@ export interface ClassifierStats {
   readonly lpmBytes: number;
 }
 
-/** One native classifier instance: its own maps and conntrack, usable from one thread. */
-export interface NativeClassifier {
+/** What the map-based classifiers share: loading the layout.ts arrays, judging pf_pkt batches. */
+export interface MapsClassifier {
   /** Replaces the loaded maps with the arrays of src/compile/layout.ts (MapsLayout order). */
   load(
     podAddrs: Uint8Array,
@@ -39,9 +39,13 @@ export interface NativeClassifier {
   /** Judges `count` pf_pkt records into `out`, four words each (see engine.ts). */
   classifyBatch(pkts: Uint8Array, count: number, out: Uint32Array, stateful: boolean): void;
   resetConntrack(): void;
-  stats(): ClassifierStats;
   /** Frees the native state now; any later call throws. */
   close(): void;
+}
+
+/** One native classifier instance: its own maps and conntrack, usable from one thread. */
+export interface NativeClassifier extends MapsClassifier {
+  stats(): ClassifierStats;
 }
 
 export interface NativeAddon {
