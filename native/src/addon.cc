@@ -15,6 +15,7 @@
 
 #include "capture/capture.h"
 #include "classifier.h"
+#include "napi_args.h"
 #include "bpf/bpf_addon.h"
 
 namespace {
@@ -23,71 +24,22 @@ constexpr uint32_t kDefaultCtCapacity = 1u << 20;
 constexpr size_t kPktBytes = 40;
 constexpr size_t kOutWords = 4;
 
+using pfsim_napi::GetTyped;
+using pfsim_napi::GetU32;
+
 void ThrowError(Napi::Env env, const std::string &msg)
 {
-	Napi::Error err = Napi::Error::New(env, msg);
-
-	err.Set("code", Napi::String::New(env, "PFSIM_ERR_NATIVE"));
-	err.ThrowAsJavaScriptException();
+	pfsim_napi::ThrowNative(env, msg);
 }
 
-/* a typed array argument of the expected kind, or a thrown TypeError naming it */
-template <typename T>
-bool GetTyped(const Napi::CallbackInfo &info, size_t i, const char *name,
-	      napi_typedarray_type type, T *out)
-{
-	Napi::Value v = info[i];
-
-	if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != type) {
-		Napi::TypeError::New(info.Env(), std::string(name) + ": wrong type of array")
-			.ThrowAsJavaScriptException();
-		return false;
-	}
-	*out = v.As<T>();
-	return true;
-}
-
-bool GetU32(const Napi::CallbackInfo &info, size_t i, const char *name, uint32_t *out)
-{
-	Napi::Value v = info[i];
-	double d;
-
-	if (!v.IsNumber()) {
-		Napi::TypeError::New(info.Env(), std::string(name) + ": not a number")
-			.ThrowAsJavaScriptException();
-		return false;
-	}
-	d = v.As<Napi::Number>().DoubleValue();
-	if (!(d >= 0 && d <= 4294967295.0) || d != static_cast<double>(static_cast<uint32_t>(d))) {
-		Napi::RangeError::New(info.Env(), std::string(name) + ": not a u32 integer")
-			.ThrowAsJavaScriptException();
-		return false;
-	}
-	*out = static_cast<uint32_t>(d);
-	return true;
-}
-
-/* count of whole records of size rec in len, or a thrown Error naming the argument */
 bool Records(Napi::Env env, const char *name, size_t len, size_t rec, uint32_t *count)
 {
-	if (len % rec != 0 || len / rec > UINT32_MAX - 1) {
-		ThrowError(env, std::string("load: ") + name + ": byte length " +
-					std::to_string(len) + " is not a multiple of " +
-					std::to_string(rec));
-		return false;
-	}
-	*count = static_cast<uint32_t>(len / rec);
-	return true;
+	return pfsim_napi::Records(env, "load", name, len, rec, count);
 }
 
 bool Expect(Napi::Env env, const char *name, size_t got, size_t want)
 {
-	if (got != want) {
-		ThrowError(env, std::string("load: ") + name + ": length " + std::to_string(got) +
-					", expected " + std::to_string(want));
-		return false;
-	}
-	return true;
+	return pfsim_napi::Expect(env, "load", name, got, want);
 }
 
 class Classifier : public Napi::ObjectWrap<Classifier> {

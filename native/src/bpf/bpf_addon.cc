@@ -19,6 +19,7 @@
 
 #include "bpf_addon.h"
 #include "bpf_classifier.h"
+#include "../napi_args.h"
 
 namespace pfsim_bpf {
 namespace {
@@ -27,70 +28,28 @@ constexpr size_t kPktBytes = sizeof(struct pf_pkt);
 /* a capture record at most (PFC_MAX_CAPLEN); the run itself takes PFB_RUN_FRAME_MAX bytes */
 constexpr uint32_t kMaxFrame = 262144;
 
-void ThrowNative(Napi::Env env, const std::string &msg)
-{
-	Napi::Error err = Napi::Error::New(env, msg);
-
-	err.Set("code", Napi::String::New(env, "PFSIM_ERR_NATIVE"));
-	err.ThrowAsJavaScriptException();
-}
+using pfsim_napi::ThrowNative;
 
 template <typename T>
 bool Typed(const Napi::CallbackInfo &info, size_t i, const char *name, napi_typedarray_type type,
 	   T *out)
 {
-	Napi::Value v = info[i];
-
-	if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != type) {
-		Napi::TypeError::New(info.Env(), std::string(name) + ": wrong type of array")
-			.ThrowAsJavaScriptException();
-		return false;
-	}
-	*out = v.As<T>();
-	return true;
+	return pfsim_napi::GetTyped(info, i, name, type, out);
 }
 
 bool U32(const Napi::CallbackInfo &info, size_t i, const char *name, uint32_t *out)
 {
-	Napi::Value v = info[i];
-	double d;
-
-	if (!v.IsNumber()) {
-		Napi::TypeError::New(info.Env(), std::string(name) + ": not a number")
-			.ThrowAsJavaScriptException();
-		return false;
-	}
-	d = v.As<Napi::Number>().DoubleValue();
-	if (!(d >= 0 && d <= 4294967295.0) || d != static_cast<double>(static_cast<uint32_t>(d))) {
-		Napi::RangeError::New(info.Env(), std::string(name) + ": not a u32 integer")
-			.ThrowAsJavaScriptException();
-		return false;
-	}
-	*out = static_cast<uint32_t>(d);
-	return true;
+	return pfsim_napi::GetU32(info, i, name, out);
 }
 
-/* whole records of size rec in len, or a thrown Error naming the argument */
 bool Records(Napi::Env env, const char *name, size_t len, size_t rec, uint32_t *count)
 {
-	if (len % rec != 0 || len / rec > UINT32_MAX - 1) {
-		ThrowNative(env, std::string("bpf load: ") + name + ": byte length " +
-					 std::to_string(len) + " is not a multiple of " +
-					 std::to_string(rec));
-		return false;
-	}
-	*count = static_cast<uint32_t>(len / rec);
-	return true;
+	return pfsim_napi::Records(env, "bpf load", name, len, rec, count);
 }
 
 bool Expect(Napi::Env env, const char *name, size_t got, size_t want)
 {
-	if (got != want) {
-		ThrowNative(env, std::string("bpf load: ") + name + ": length " +
-					 std::to_string(got) + ", expected " + std::to_string(want));
-		return false;
-	}
-	return true;
+	return pfsim_napi::Expect(env, "bpf load", name, got, want);
 }
 
 /* a frame argument: a Uint8Array of 14 to kMaxFrame bytes */

@@ -1,0 +1,88 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * napi_args.h - argument checks shared by the addon's classes: typed arrays of the expected
+ * kind, u32 numbers, record counts. Each failure throws a JavaScript error naming the
+ * argument (TypeError/RangeError for shapes, Error with code PFSIM_ERR_NATIVE otherwise).
+ */
+#ifndef PFSIM_NAPI_ARGS_H
+#define PFSIM_NAPI_ARGS_H
+
+#include <cstdint>
+#include <string>
+
+#include <napi.h>
+
+namespace pfsim_napi {
+
+/* a one-line Error with code PFSIM_ERR_NATIVE */
+inline void ThrowNative(Napi::Env env, const std::string &msg)
+{
+	Napi::Error err = Napi::Error::New(env, msg);
+
+	err.Set("code", Napi::String::New(env, "PFSIM_ERR_NATIVE"));
+	err.ThrowAsJavaScriptException();
+}
+
+/* a typed array argument of the expected kind, or a thrown TypeError naming it */
+template <typename T>
+bool GetTyped(const Napi::CallbackInfo &info, size_t i, const char *name,
+	      napi_typedarray_type type, T *out)
+{
+	Napi::Value v = info[i];
+
+	if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != type) {
+		Napi::TypeError::New(info.Env(), std::string(name) + ": wrong type of array")
+			.ThrowAsJavaScriptException();
+		return false;
+	}
+	*out = v.As<T>();
+	return true;
+}
+
+inline bool GetU32(const Napi::CallbackInfo &info, size_t i, const char *name, uint32_t *out)
+{
+	Napi::Value v = info[i];
+	double d;
+
+	if (!v.IsNumber()) {
+		Napi::TypeError::New(info.Env(), std::string(name) + ": not a number")
+			.ThrowAsJavaScriptException();
+		return false;
+	}
+	d = v.As<Napi::Number>().DoubleValue();
+	if (!(d >= 0 && d <= 4294967295.0) || d != static_cast<double>(static_cast<uint32_t>(d))) {
+		Napi::RangeError::New(info.Env(), std::string(name) + ": not a u32 integer")
+			.ThrowAsJavaScriptException();
+		return false;
+	}
+	*out = static_cast<uint32_t>(d);
+	return true;
+}
+
+/* count of whole records of size rec in len, or a thrown Error "<op>: <name>: ..." */
+inline bool Records(Napi::Env env, const char *op, const char *name, size_t len, size_t rec,
+		    uint32_t *count)
+{
+	if (len % rec != 0 || len / rec > UINT32_MAX - 1) {
+		ThrowNative(env, std::string(op) + ": " + name + ": byte length " +
+					 std::to_string(len) + " is not a multiple of " +
+					 std::to_string(rec));
+		return false;
+	}
+	*count = static_cast<uint32_t>(len / rec);
+	return true;
+}
+
+inline bool Expect(Napi::Env env, const char *op, const char *name, size_t got, size_t want)
+{
+	if (got != want) {
+		ThrowNative(env, std::string(op) + ": " + name + ": length " +
+					 std::to_string(got) + ", expected " + std::to_string(want));
+		return false;
+	}
+	return true;
+}
+
+} // namespace pfsim_napi
+
+#endif /* PFSIM_NAPI_ARGS_H */
