@@ -167,29 +167,8 @@ private:
 
 		if (!Live(env, "classifyBatch"))
 			return env.Undefined();
-		if (!GetTyped(info, 0, "pkts", napi_uint8_array, &pkts) ||
-		    !GetU32(info, 1, "count", &count) ||
-		    !GetTyped(info, 2, "out", napi_uint32_array, &out))
+		if (!pfsim_napi::GetBatch(info, &pkts, &count, &out))
 			return env.Undefined();
-		if (pkts.ByteLength() / kPktBytes < count) {
-			Napi::RangeError::New(env, "classifyBatch: pkts holds " +
-						       std::to_string(pkts.ByteLength() / kPktBytes) +
-						       " packets, count is " + std::to_string(count))
-				.ThrowAsJavaScriptException();
-			return env.Undefined();
-		}
-		if (out.ElementLength() / kOutWords < count) {
-			Napi::RangeError::New(env, "classifyBatch: out holds " +
-						       std::to_string(out.ElementLength() / kOutWords) +
-						       " verdicts, count is " + std::to_string(count))
-				.ThrowAsJavaScriptException();
-			return env.Undefined();
-		}
-		if (reinterpret_cast<uintptr_t>(pkts.Data()) & 1) {
-			Napi::RangeError::New(env, "classifyBatch: pkts must start at an even byte offset")
-				.ThrowAsJavaScriptException();
-			return env.Undefined();
-		}
 		pfs_classify_batch(c_, reinterpret_cast<const struct pf_pkt *>(pkts.Data()), count,
 				   out.Data(), info[3].ToBoolean().Value() ? 1 : 0);
 		return env.Undefined();

@@ -83,6 +83,34 @@ inline bool Expect(Napi::Env env, const char *op, const char *name, size_t got, 
 	return true;
 }
 
+/*
+ * the arguments of classifyBatch(pkts, count, out): pf_pkt records (40 bytes each, at an even
+ * address) and four verdict words each, both holding at least count; else a thrown RangeError
+ */
+inline bool GetBatch(const Napi::CallbackInfo &info, Napi::Uint8Array *pkts, uint32_t *count,
+		     Napi::Uint32Array *out)
+{
+	Napi::Env env = info.Env();
+	const size_t pkt_bytes = 40, out_words = 4;
+	std::string why;
+
+	if (!GetTyped(info, 0, "pkts", napi_uint8_array, pkts) || !GetU32(info, 1, "count", count) ||
+	    !GetTyped(info, 2, "out", napi_uint32_array, out))
+		return false;
+	if (pkts->ByteLength() / pkt_bytes < *count)
+		why = "pkts holds " + std::to_string(pkts->ByteLength() / pkt_bytes) + " packets";
+	else if (out->ElementLength() / out_words < *count)
+		why = "out holds " + std::to_string(out->ElementLength() / out_words) + " verdicts";
+	else if (reinterpret_cast<uintptr_t>(pkts->Data()) & 1)
+		why = "pkts must start at an even byte offset";
+	if (why.empty())
+		return true;
+	if (why.find(" holds ") != std::string::npos)
+		why += ", count is " + std::to_string(*count);
+	Napi::RangeError::New(env, "classifyBatch: " + why).ThrowAsJavaScriptException();
+	return false;
+}
+
 } // namespace pfsim_napi
 
 #endif /* PFSIM_NAPI_ARGS_H */

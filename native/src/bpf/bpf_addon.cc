@@ -190,24 +190,8 @@ private:
 
 		if (!Live(env, "classifyBatch"))
 			return env.Undefined();
-		if (!Typed(info, 0, "pkts", napi_uint8_array, &pkts) ||
-		    !U32(info, 1, "count", &count) ||
-		    !Typed(info, 2, "out", napi_uint32_array, &out))
+		if (!pfsim_napi::GetBatch(info, &pkts, &count, &out))
 			return env.Undefined();
-		if (pkts.ByteLength() / kPktBytes < count) {
-			Napi::RangeError::New(env, "classifyBatch: pkts holds " +
-						       std::to_string(pkts.ByteLength() / kPktBytes) +
-						       " packets, count is " + std::to_string(count))
-				.ThrowAsJavaScriptException();
-			return env.Undefined();
-		}
-		if (out.ElementLength() / PFB_OUT_WORDS < count) {
-			Napi::RangeError::New(env, "classifyBatch: out holds " +
-						       std::to_string(out.ElementLength() / PFB_OUT_WORDS) +
-						       " verdicts, count is " + std::to_string(count))
-				.ThrowAsJavaScriptException();
-			return env.Undefined();
-		}
 		if (pfb_classify_batch(c_, reinterpret_cast<const struct pf_pkt *>(pkts.Data()),
 				       count, out.Data(), info[3].ToBoolean().Value() ? 1 : 0, &err))
 			ThrowNative(env, err.msg);
