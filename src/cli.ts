@@ -60,7 +60,7 @@ function program(): Command {
     .description('write the built-in demo cluster and show which clients reach demo-app under each policy set')
     .option('--out <dir>', 'directory to write the demo manifests into', 'demo-cluster')
     .option('--traces <dir>', 'directory to write the demo captures into', 'traces')
-    .option('--engines <list>', 'engines to judge with: chain,maps,bpf or all', 'all')
+    .option('--engines <list>', 'engines to judge with: chain,maps,bpf,iptables,nft or all', 'all')
     .action((o: { out: string; traces: string; engines: string }) => {
       const engines = parseEngineList(o.engines);
       writeDemo(o.out);
@@ -89,7 +89,7 @@ function program(): Command {
     .requiredOption('--cluster <path>', 'manifest file or directory (repeatable; merged)', collect, [])
     .option('--flows <file>', 'JSON lines: {"src","dst","proto","sport","dport"} per line')
     .option('--pcap <file>', 'a pcap or pcapng capture: one verdict per packet, conntrack carried')
-    .option('--engines <list>', 'engines: chain,maps,bpf or all', 'all')
+    .option('--engines <list>', 'engines: chain,maps,bpf,iptables,nft or all', 'all')
     .option('--json', 'print one JSON object per flow or packet')
     .option('--stateful', 'flows only: carry conntrack state from line to line (lines are packets in order)')
     .action((o: { cluster: string[]; flows?: string; pcap?: string; engines: string; json?: boolean; stateful?: boolean }) => {
@@ -122,7 +122,7 @@ function program(): Command {
     .description('replay a capture through the engines and summarise per connection (disagreements first)')
     .requiredOption('--cluster <path>', 'manifest file or directory (repeatable; merged)', collect, [])
     .requiredOption('--pcap <file>', 'a pcap or pcapng capture')
-    .option('--engines <list>', 'engines: chain,maps,bpf or all', 'all')
+    .option('--engines <list>', 'engines: chain,maps,bpf,iptables,nft or all', 'all')
     .option('--json <file>', 'also write the summary as JSON to this file')
     .action((o: { cluster: string[]; pcap: string; engines: string; json?: string }) => {
       const engines = parseEngineList(o.engines);

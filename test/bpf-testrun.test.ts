@@ -386,14 +386,14 @@ describe('bpf engine: errors', () => {
   });
 
   itKernel(title('--engines all includes bpf where it runs; bpf named explicitly is accepted'), () => {
-    expect(parseEngineList('all')).toEqual(['chain', 'maps', 'bpf']);
+    expect(parseEngineList('all').slice(0, 3)).toEqual(['chain', 'maps', 'bpf']);
     expect(parseEngineList('bpf,maps')).toEqual(['bpf', 'maps']);
   });
 });
 
 describe('bpf engine: unavailable', () => {
   it.skipIf(bpfGate.ok)(`an unavailable bpf engine is PFSIM_ERR_UNSUPPORTED with the reason${bpfGate.ok ? ' [skipped: bpf is available here]' : ''}`, () => {
-    expect(parseEngineList('all')).toEqual(['chain', 'maps']);
+    expect(parseEngineList('all')).not.toContain('bpf');
     expect(() => parseEngineList('bpf')).toThrow(PfsimError);
     expect(() => parseEngineList('bpf')).toThrow(/^bpf: unavailable: /);
   });

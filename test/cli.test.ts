@@ -7,7 +7,7 @@ import { pfsim } from './helpers/cli.js';
 let dir: string;
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'pfsim-cli-'));
-  const r = pfsim(['demo', '--out', join(dir, 'demo')]);
+  const r = pfsim(['demo', '--out', join(dir, 'demo'), '--traces', join(dir, 'traces'), '--engines', 'chain,maps']);
   expect(r.code, r.stderr).toBe(0);
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -22,7 +22,7 @@ describe('pfsim CLI', () => {
   }
 
   it('demo shows who reaches demo-app under each policy set', () => {
-    const r = pfsim(['demo', '--out', join(dir, 'demo2')]);
+    const r = pfsim(['demo', '--out', join(dir, 'demo2'), '--traces', join(dir, 'traces2')]);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^deny-all\s+deny\s+deny\s+deny\s+deny\s*$/m);
     expect(r.stdout).toMatch(/^deny-all \+ allow-client-one\s+allow\s+deny\s+deny\s+deny\s*$/m);

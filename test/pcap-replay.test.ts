@@ -17,7 +17,7 @@ let pcap: string;
 
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'pfsim-replay-'));
-  expect(pfsim(['demo', '--out', join(dir, 'demo'), '--traces', join(dir, 'traces')]).code).toBe(0);
+  expect(pfsim(['demo', '--out', join(dir, 'demo'), '--traces', join(dir, 'traces'), '--engines', 'chain,maps']).code).toBe(0);
   cluster = ['--cluster', join(dir, 'demo', 'cluster.yaml'), '--cluster', join(dir, 'demo', 'policies', 'demo-app-deny-all.yaml'),
     '--cluster', join(dir, 'demo', 'policies', 'demo-app-allow-client-one.yaml')];
   // client-one (allowed) and client-two (denied) each open a connection to demo-app:80, with an ARP frame between

@@ -4,6 +4,7 @@ import type { Plan } from '../compile/plan.js';
 import { BpfEngine, bpfAvailability } from './bpf.js';
 import { ChainEngine } from './chain.js';
 import { MapsEngine } from './maps.js';
+import { IptablesEngine, NftEngine, netfilterAvailability } from './netfilter.js';
 import { type Engine, type EngineName, type EngineOptions, ENGINE_NAMES } from './engine.js';
 
 export function createEngine(name: EngineName, plan: Plan, opts: EngineOptions): Engine {
@@ -11,12 +12,17 @@ export function createEngine(name: EngineName, plan: Plan, opts: EngineOptions):
     case 'chain': return new ChainEngine(plan, opts);
     case 'maps': return new MapsEngine(plan, opts);
     case 'bpf': return new BpfEngine(plan, opts);
+    case 'iptables': return new IptablesEngine(plan, opts);
+    case 'nft': return new NftEngine(plan, opts);
   }
 }
 
-/** Whether engine `name` can run on this machine; chain and maps always can. */
+/** Whether engine `name` can run on this machine; chain and maps always can, kernel engines are probed. */
 export function engineAvailability(name: EngineName): { ok: true } | { ok: false; reason: string } {
-  return name === 'bpf' ? bpfAvailability() : { ok: true };
+  if (name === 'bpf') return bpfAvailability();
+  if (name === 'iptables') return netfilterAvailability('legacy');
+  if (name === 'nft') return netfilterAvailability('nft');
+  return { ok: true };
 }
 
 /**

@@ -1,0 +1,223 @@
+/**
+ * The `iptables` and `nft` engines: the compiled chains loaded into real netfilter (with
+ * iptables-legacy-restore, or iptables-nft-restore, which loads them as nftables rules) in the
+ * node namespace of a private testbed (../kernel/testbed.ts). Each packet record becomes a real
+ * Ethernet frame, is forwarded through the node's FORWARD hook, and its verdict is what was
+ * observed: ALLOW when it arrived in the dst namespace, DENY when it did not.
+ *
+ * Connection tracking is the kernel's own. Stateless engines put NOTRACK in the node's raw
+ * table, so `--ctstate RELATED,ESTABLISHED` never matches, as in the chain engine without a
+ * conntrack table. Stateful engines keep conntrack across batches; resetState() rebuilds the
+ * testbed because there is no `conntrack -F` here to flush it.
+ *
+ * What decided a packet is not observed: refs are NO_REF and describe() says only whether the
+ * packet was forwarded.
+ *
+ * Error contract: the constructor and classify throw PfsimError PFSIM_ERR_UNSUPPORTED when the
+ * kernel, a tool or the testbed fails ("iptables: load ipv4 rules: <message>").
+ */
+import { accessSync, constants as fsConstants } from 'node:fs';
+import { delimiter, join } from 'node:path';
+import { PfsimError, wrapError } from '../errors.js';
+import type { Plan } from '../compile/plan.js';
+import { renderIptables } from '../compile/iptables.js';
+import { frame, ipPacket, LINKTYPE_ETHERNET, type TransportProto } from '../capture/frames.js';
+import { MAC_NODE_IN, MAC_SRC, MAX_FRAMES_PER_RUN, pktioHelper, runSync, Testbed } from '../kernel/testbed.js';
+import {
+  type Engine, type EngineOptions, NO_REF, OUT_WORDS, VERDICT_ALLOW, VERDICT_DENY, REASON_POLICY, REASON_DENY_INGRESS,
+} from './engine.js';
+import { PKT_BYTES, PKT_F_ACK, PKT_F_SYN, readPacket } from './packet.js';
+
+export type NetfilterBackend = 'legacy' | 'nft';
+
+/** Finds an executable on PATH or in the sbin folders a non-login root shell may lack. */
+function findExecutable(name: string): string | undefined {
+  const dirs = [...(process.env.PATH ?? '').split(delimiter), '/usr/local/sbin', '/usr/sbin', '/sbin'];
+  for (const dir of dirs) {
+    if (dir === '') continue;
+    try {
+      accessSync(join(dir, name), fsConstants.X_OK);
+      return join(dir, name);
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
+}
+
+interface Tools { readonly restore4: string; readonly restore6: string }
+
+function tools(backend: NetfilterBackend): Tools | string {
+  const r4 = `iptables-${backend}-restore`, r6 = `ip6tables-${backend}-restore`;
+  const restore4 = findExecutable(r4), restore6 = findExecutable(r6);
+  if (!restore4) return `${r4} not installed`;
+  if (!restore6) return `${r6} not installed`;
+  return { restore4, restore6 };
+}
+
+const availability = new Map<NetfilterBackend, { ok: true } | { ok: false; reason: string }>();
+
+/**
+ * Whether the engine on `backend` runs here: root, `ip netns`, the backend's restore tools,
+ * the pfsim-pktio helper (built with cc on first use), and a probe testbed that takes an empty
+ * ruleset. Probed once per process; the probe testbed is removed at once.
+ */
+export function netfilterAvailability(backend: NetfilterBackend): { ok: true } | { ok: false; reason: string } {
+  let a = availability.get(backend);
+  if (!a) { a = probe(backend); availability.set(backend, a); }
+  return a;
+}
+
+function probe(backend: NetfilterBackend): { ok: true } | { ok: false; reason: string } {
+  if (process.platform !== 'linux') return { ok: false, reason: `needs Linux (this is ${process.platform})` };
+  const uid = process.getuid?.();
+  if (uid !== 0) return { ok: false, reason: `needs root (uid ${uid ?? 'unknown'})` };
+  if (runSync('ip', ['-V']).code !== 0) return { ok: false, reason: 'ip (iproute2) not runnable' };
+  const t = tools(backend);
+  if (typeof t === 'string') return { ok: false, reason: t };
+  let tb: Testbed | undefined;
+  try {
+    pktioHelper();
+    tb = new Testbed();
+    for (const tool of [t.restore4, t.restore6]) {
+      const r = tb.execNode(tool, [], '*filter\nCOMMIT\n');
+      if (r.code !== 0) return { ok: false, reason: `${tool} unusable: ${r.stderr.trim().split('\n')[0] ?? `exit ${r.code}`}` };
+    }
+    return { ok: true };
+  } catch (err) {
+    return { ok: false, reason: err instanceof Error ? err.message : String(err) };
+  } finally {
+    tb?.close();
+  }
+}
+
+const NOTRACK = '*raw\n:PREROUTING ACCEPT [0:0]\n-A PREROUTING -j NOTRACK\nCOMMIT\n';
+
+function transportOf(proto: number): TransportProto | undefined {
+  switch (proto) {
+    case 6: return 'TCP';
+    case 17: return 'UDP';
+    case 132: return 'SCTP';
+    case 1: case 58: return 'ICMP';
+    default: return undefined;
+  }
+}
+
+abstract class NetfilterEngine implements Engine {
+  abstract readonly name: 'iptables' | 'nft';
+  private testbed: Testbed | undefined;
+  private readonly tools: Tools;
+
+  constructor(private readonly backend: NetfilterBackend, private readonly plan: Plan, private readonly opts: EngineOptions) {
+    const a = netfilterAvailability(backend);
+    if (!a.ok) throw new PfsimError('PFSIM_ERR_UNSUPPORTED', `${this.label}: unavailable: ${a.reason}`);
+    this.tools = tools(backend) as Tools;
+    this.testbed = this.build();
+  }
+
+  private get label(): string {
+    return this.backend === 'legacy' ? 'iptables' : 'nft';
+  }
+
+  /** A fresh testbed with the plan loaded into its node namespace. */
+  private build(): Testbed {
+    const tb = new Testbed();
+    try {
+      const extra = this.opts.stateful ? '' : NOTRACK;
+      const load = (tool: string, rules: string, family: number) =>
+        `${tool} <<'PFSIM_RULES_EOF' || { echo "load ipv${family} rules: ${tool} failed" >&2; exit 1; }\n${rules}${extra}PFSIM_RULES_EOF`;
+      // one shell for both loads: a spawn from Node costs ~20 ms.
+      // The frames carry made-up sequence numbers: window tracking would call replies INVALID.
+      // The sysctl exists once the rules pulled in conntrack; without it there is no state.
+      const script = [
+        load(this.tools.restore4, renderIptables(this.plan.chain.ipv4), 4),
+        load(this.tools.restore6, renderIptables(this.plan.chain.ipv6), 6),
+        'f=/proc/sys/net/netfilter/nf_conntrack_tcp_be_liberal; [ ! -e $f ] || echo 1 > $f',
+        '',
+      ].join('\n');
+      const r = tb.execNode('sh', ['-c', script]);
+      if (r.code !== 0) {
+        const lines = r.stderr.trim().split('\n');
+        throw new PfsimError('PFSIM_ERR_UNSUPPORTED', `${lines[lines.length - 1]}: ${lines[0] ?? `exit ${r.code}`}`);
+      }
+      return tb;
+    } catch (err) {
+      tb.close();
+      throw wrapError(this.label, err);
+    }
+  }
+
+  classify(pkts: Uint8Array, count: number, out: Uint32Array): void {
+    if (pkts.length < count * PKT_BYTES || out.length < count * OUT_WORDS) throw new RangeError('batch arrays too small');
+    const tb = this.testbed;
+    if (!tb) throw new PfsimError('PFSIM_ERR_UNSUPPORTED', `${this.label}: engine is closed`);
+    for (let start = 0; start < count; start += MAX_FRAMES_PER_RUN) {
+      const n = Math.min(MAX_FRAMES_PER_RUN, count - start);
+      const frames: Uint8Array[] = new Array(n);
+      for (let k = 0; k < n; k++) frames[k] = this.frameOf(pkts, start + k);
+      let seen: Uint8Array;
+      try {
+        seen = tb.observe(frames).arrived;
+      } catch (err) {
+        throw wrapError(this.label, err);
+      }
+      for (let k = 0; k < n; k++) {
+        const o = (start + k) * OUT_WORDS;
+        out[o] = seen[k] ? VERDICT_ALLOW : VERDICT_DENY;
+        out[o + 1] = seen[k] ? REASON_POLICY : REASON_DENY_INGRESS;
+        out[o + 2] = NO_REF;
+        out[o + 3] = NO_REF;
+      }
+    }
+  }
+
+  /** The Ethernet frame for packet record `i`, addressed to the node. */
+  private frameOf(pkts: Uint8Array, i: number): Uint8Array {
+    const p = readPacket(pkts, i);
+    const proto = transportOf(p.proto);
+    if (proto === undefined) throw new PfsimError('PFSIM_ERR_UNSUPPORTED', `${this.label}: packet ${i}: protocol ${p.proto} cannot be put on the wire`);
+    const flags = p.flags ?? 0;
+    // one sequence space per connection: SYN 1000, SYN-ACK 5000 acking it, then ACKs
+    const synAck = (flags & (PKT_F_SYN | PKT_F_ACK)) === (PKT_F_SYN | PKT_F_ACK);
+    const seq = synAck ? 5000 : flags & PKT_F_SYN ? 1000 : 1001;
+    const ack = synAck ? 1001 : flags & PKT_F_ACK ? 5001 : 0;
+    const ip = ipPacket({
+      src: p.src, dst: p.dst, proto, sport: p.sport, dport: p.dport,
+      tcpFlags: flags, seq, ack, ttl: 64,
+    });
+    return frame(LINKTYPE_ETHERNET, ip, { srcMac: MAC_SRC, dstMac: MAC_NODE_IN });
+  }
+
+  describe(_pkts: Uint8Array, out: Uint32Array, i: number): string {
+    const tool = `iptables-${this.backend}`;
+    return out[i * OUT_WORDS] === VERDICT_ALLOW ? `forwarded by ${tool} (observed)` : `dropped by ${tool} (observed: did not arrive)`;
+  }
+
+  resetState(): void {
+    if (!this.opts.stateful || !this.testbed) return;
+    this.testbed.close();
+    this.testbed = undefined;
+    this.testbed = this.build();
+  }
+
+  close(): void {
+    this.testbed?.close();
+    this.testbed = undefined;
+  }
+}
+
+/** Real netfilter through iptables-legacy (x_tables). */
+export class IptablesEngine extends NetfilterEngine {
+  readonly name = 'iptables' as const;
+  constructor(plan: Plan, opts: EngineOptions) {
+    super('legacy', plan, opts);
+  }
+}
+
+/** Real netfilter through iptables-nft (the same rules as nftables expressions). */
+export class NftEngine extends NetfilterEngine {
+  readonly name = 'nft' as const;
+  constructor(plan: Plan, opts: EngineOptions) {
+    super('nft', plan, opts);
+  }
+}
