@@ -137,12 +137,18 @@ export function scaleCluster(n: number, seed = 1): { cluster: Cluster; rules: Fi
   };
 }
 
+/** Source addresses no router forwards: this network, loopback, link-local, multicast, reserved. */
+function isMartian(a: number): boolean {
+  const o1 = a >>> 24, o2 = (a >>> 16) & 0xff;
+  return o1 === 0 || o1 === 127 || o1 >= 224 || (o1 === 169 && o2 === 254);
+}
+
 /** Packets to the server: half from inside a random rule's block on its ports, half random. */
 export function scaleTraffic(rules: readonly FilterRule[], count: number, seed = 2): PacketHeader[] {
   const r = rng(seed);
   const dst = parseIp(BENCH_SERVER_IP)!;
   const out: PacketHeader[] = [];
-  for (let i = 0; i < count; i++) {
+  for (let i = 0; out.length < count; i++) {
     const f = rules[Math.floor(r() * rules.length)]!;
     const inside = r() < 0.5;
     const hostBits = 128 - f.src.len;
@@ -151,7 +157,10 @@ export function scaleTraffic(rules: readonly FilterRule[], count: number, seed =
       : V4_MAPPED_BASE | BigInt(Math.floor(r() * 2 ** 32));
     const proto = inside ? f.proto ?? 6 : r() < 0.8 ? 6 : 17;
     const dport = inside ? f.dport[0] + Math.floor(r() * (f.dport[1] - f.dport[0] + 1)) : Math.floor(r() * 65536);
-    out.push({ src, dst, proto, sport: 1024 + Math.floor(r() * 60000), dport: Math.max(dport, 1) });
+    const sport = 1024 + Math.floor(r() * 60000);
+    // a kernel drops martian sources whatever the rules say; real traffic has none
+    if (isMartian(Number(src & 0xffffffffn))) continue;
+    out.push({ src, dst, proto, sport, dport: Math.max(dport, 1) });
   }
   return out;
 }

@@ -16,7 +16,8 @@
  * Error contract: the constructor and classify throw PfsimError PFSIM_ERR_UNSUPPORTED when the
  * kernel, a tool or the testbed fails ("iptables: load ipv4 rules: <message>").
  */
-import { accessSync, constants as fsConstants } from 'node:fs';
+import { accessSync, constants as fsConstants, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { PfsimError, wrapError } from '../errors.js';
 import type { Plan } from '../compile/plan.js';
@@ -124,8 +125,13 @@ abstract class NetfilterEngine implements Engine {
     const tb = new Testbed();
     try {
       const extra = this.opts.stateful ? '' : NOTRACK;
-      const load = (tool: string, rules: string, family: number) =>
-        `${tool} <<'PFSIM_RULES_EOF' || { echo "load ipv${family} rules: ${tool} failed" >&2; exit 1; }\n${rules}${extra}PFSIM_RULES_EOF`;
+      // the rulesets go through files: a large plan is far over the argument size limit
+      const dir = mkdtempSync(join(tmpdir(), 'pfsim-rules-'));
+      const load = (tool: string, rules: string, family: number) => {
+        const f = join(dir, `ipv${family}.rules`);
+        writeFileSync(f, `${rules}${extra}`);
+        return `${tool} < '${f}' || { echo "load ipv${family} rules: ${tool} failed" >&2; exit 1; }`;
+      };
       // one shell for both loads: a spawn from Node costs ~20 ms.
       // The frames carry made-up sequence numbers: window tracking would call replies INVALID.
       // The sysctl exists once the rules pulled in conntrack; without it there is no state.
@@ -135,7 +141,12 @@ abstract class NetfilterEngine implements Engine {
         'f=/proc/sys/net/netfilter/nf_conntrack_tcp_be_liberal; [ ! -e $f ] || echo 1 > $f',
         '',
       ].join('\n');
-      const r = tb.execNode('sh', ['-c', script]);
+      let r;
+      try {
+        r = tb.execNode('sh', ['-c', script]);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
       if (r.code !== 0) {
         const lines = r.stderr.trim().split('\n');
         throw new PfsimError('PFSIM_ERR_UNSUPPORTED', `${lines[lines.length - 1]}: ${lines[0] ?? `exit ${r.code}`}`);
