@@ -14,6 +14,8 @@ import { readFlows } from './verdict/flows.js';
 import { judgePlan } from './verdict/judge.js';
 import { renderDemo, renderDemoTraces, runDemo, runDemoTraces, writeDemo } from './demo/run.js';
 import { replayCapture } from './verdict/replay.js';
+import { doctor, renderDoctor } from './kernel/doctor.js';
+import { cleanupDeadOwners, renderCleanup } from './kernel/cleanup.js';
 import { FlowTable, renderSummary } from './verdict/summary.js';
 import { writeFileSync, writeSync } from 'node:fs';
 import type { Plan } from './compile/plan.js';
@@ -132,6 +134,21 @@ function program(): Command {
       const summary = table.summary();
       process.stdout.write(renderSummary(summary, engines));
       if (o.json) writeJson(o.json, { capture: o.pcap, engines, ...summary });
+    });
+  p.command('doctor')
+    .description('report what this machine offers the kernel engines (kernel, BTF, capabilities, tools) and which engines can run')
+    .option('--json', 'print one JSON object')
+    .action((o: { json?: boolean }) => {
+      const r = doctor();
+      process.stdout.write(o.json ? JSON.stringify(r) + '\n' : renderDoctor(r));
+    });
+
+  p.command('cleanup')
+    .description('remove network namespaces and bpffs pins left by pfsim processes that no longer exist (never a live one\'s)')
+    .action(() => {
+      const r = cleanupDeadOwners();
+      process.stdout.write(renderCleanup(r));
+      if (r.failed.length > 0) throw new PfsimError('PFSIM_ERR_UNSUPPORTED', `cleanup: ${r.failed.length} object(s) could not be removed`);
     });
   return p;
 }

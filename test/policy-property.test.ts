@@ -156,7 +156,7 @@ const flowArb = fc.record({
   dport: fc.constantFrom(53, 80, 443, 1000, 1001, 1100, 1101, 8000, 8080, 9090, 9100),
 });
 
-const scenarioArb = fc.record({
+export const scenarioArb = fc.record({
   namespaces: fc.array(namespaceArb, { minLength: 2, maxLength: 3 }),
   pods: fc.array(podArb, { minLength: 2, maxLength: 8 }),
   // which pool slot each pod takes: distinct, so no two pods share an address
@@ -166,7 +166,7 @@ const scenarioArb = fc.record({
   format: fc.constantFrom('yaml' as const, 'json-list' as const),
   flows: fc.array(flowArb, { minLength: 10, maxLength: 30 }),
 });
-type Scenario = typeof scenarioArb extends fc.Arbitrary<infer T> ? T : never;
+export type Scenario = typeof scenarioArb extends fc.Arbitrary<infer T> ? T : never;
 
 /** Drops undefined fields and empty label maps so the manifest reads like kubectl output. */
 function clean(v: unknown): unknown {
@@ -229,7 +229,7 @@ function manifests(s: Scenario): Manifest[] {
   return out.map((m) => clean(m) as Manifest);
 }
 
-function serialise(s: Scenario): { file: string; text: string } {
+export function serialise(s: Scenario): { file: string; text: string } {
   const docs = manifests(s);
   if (s.format === 'json-list') {
     return { file: 'random.json', text: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: docs, metadata: { resourceVersion: '' } }, null, 2) };
@@ -237,7 +237,7 @@ function serialise(s: Scenario): { file: string; text: string } {
   return { file: 'random.yaml', text: docs.map((d) => stringify(d)).join('---\n') };
 }
 
-function flowsOf(s: Scenario, cluster: Cluster): Flow[] {
+export function flowsOf(s: Scenario, cluster: Cluster): Flow[] {
   const podAddrs = (v6: boolean) => cluster.pods.flatMap((p) => p.ips)
     .map(formatIp).filter((a) => a.includes(':') === v6);
   return s.flows.map((f, i) => {

@@ -423,5 +423,58 @@ int pfsim_tc(struct __sk_buff *skb)
 	return out[PF_OUT_VERDICT] == PF_VERDICT_ALLOW ? TC_ACT_OK : TC_ACT_SHOT;
 }
 
+/*
+ * The two programs attached to a real datapath (the tc engine, src/engines/tc.ts), the way
+ * the VPC CNI agent attaches its own: on the host-side veth of a pod,
+ *
+ *   tc_from_pod  ingress hook (packets the pod sends)     judges the source pod's egress
+ *   tc_to_pod    egress hook (packets sent to the pod)    judges the destination's ingress
+ *
+ * Both share every map above, loaded once. They do not write skb->cb: on a real path it is
+ * the qdisc's scratch space, and the verdict is whether the packet arrives.
+ *
+ * Conntrack: both hooks look the connection up, and a tracked packet passes either hook.
+ * Only tc_to_pod, the last hook a packet crosses on its way, inserts an entry, once its own
+ * side allowed the packet. Were tc_from_pod to insert, a first packet its egress side allowed
+ * would be tracked before tc_to_pod judged it, so tc_to_pod would find it "established" and
+ * skip the ingress check of a NEW connection (and a denied connection's reply would find an
+ * entry too). Inserting at the last hook makes the pair decide exactly as pf_classify()
+ * does: allowed when tracked, else when egress and then ingress allow; tracked when both
+ * allowed it and pf_can_open() says so. This holds because every judged packet crosses
+ * tc_from_pod and then tc_to_pod (in the testbed every packet goes src -> node -> dst); a
+ * datapath where a pod's packet can leave without crossing a to-pod hook (off the node)
+ * would need entries keyed with their owner pod and side, as the VPC CNI agent keys them.
+ * A tracked packet's lookups at both hooks count it twice in pf_ct_val.packets.
+ */
+static __always_inline int pf_tc_hook(struct __sk_buff *skb, __u32 sides)
+{
+	struct pf_pkt pkt;
+	struct pf_tc_ctx x = { &pkt };
+	__u32 out[PF_OUT_WORDS], k = 0;
+	const struct pf_tc_config *cfg;
+
+	__builtin_memset(&pkt, 0, sizeof(pkt));
+	if (parse(skb, &pkt) != PF_TC_OK)
+		return TC_ACT_OK;	/* unjudged: the kernel's own IP stack deals with it */
+	cfg = bpf_map_lookup_elem(&config, &k);
+	if (cfg && cfg->stateful)
+		pf_classify_sides(&x, &pkt, 1, sides, out);
+	else
+		pf_classify_sides(&x, &pkt, 0, sides, out);
+	return out[PF_OUT_VERDICT] == PF_VERDICT_ALLOW ? TC_ACT_OK : TC_ACT_SHOT;
+}
+
+SEC("tc")
+int tc_from_pod(struct __sk_buff *skb)
+{
+	return pf_tc_hook(skb, PF_SIDE_EGRESS);
+}
+
+SEC("tc")
+int tc_to_pod(struct __sk_buff *skb)
+{
+	return pf_tc_hook(skb, PF_SIDE_INGRESS | PF_SIDE_OPEN);
+}
+
 /* no GPL-only helper is called, so the licence is the project's own */
 char LICENSE[] SEC("license") = "Apache-2.0";

@@ -153,13 +153,24 @@ static __always_inline int pf_can_open(const struct pf_pkt *pkt)
 }
 
 /*
- * pf_classify - judges one packet into out[PF_OUT_WORDS]: verdict, reason, egress entry id,
- * ingress entry id. An entry id is the longest prefix found in the side's trie (also when
- * its ports refused the packet), PF_NO_ENTRY when the side was not enforced or no prefix
- * covered the peer. A packet not in conntrack is judged as its connection's first packet.
+ * what one call of pf_classify_sides() does: judge the source pod's egress policy, judge the
+ * destination pod's ingress policy, and (stateful) let an allowed first packet open its
+ * connection in conntrack. pf_classify() does all three; a tc program attached at one hook
+ * of a real datapath does its share (see native/bpf/pfsim_tc.bpf.c).
  */
-static __always_inline void pf_classify(PF_CTX ctx, const struct pf_pkt *pkt, int stateful,
-					__u32 *out)
+#define PF_SIDE_EGRESS 1u
+#define PF_SIDE_INGRESS 2u
+#define PF_SIDE_OPEN 4u
+#define PF_SIDES_ALL (PF_SIDE_EGRESS | PF_SIDE_INGRESS | PF_SIDE_OPEN)
+
+/*
+ * pf_classify_sides - pf_classify() restricted to the sides in the mask `sides` (a constant
+ * at every call, so the compiler drops what is not asked for). A side left out is taken as
+ * not enforced; conntrack is looked up whenever stateful, and an entry is inserted only when
+ * PF_SIDE_OPEN is in the mask.
+ */
+static __always_inline void pf_classify_sides(PF_CTX ctx, const struct pf_pkt *pkt, int stateful,
+					      __u32 sides, __u32 *out)
 {
 	const struct pf_pod_state *ps;
 	const struct pf_lpm_val *val;
@@ -176,7 +187,7 @@ static __always_inline void pf_classify(PF_CTX ctx, const struct pf_pkt *pkt, in
 	}
 
 	/* egress: the source pod must allow the destination */
-	ps = PF_HOOK_POD(ctx, pkt->saddr);
+	ps = (sides & PF_SIDE_EGRESS) ? PF_HOOK_POD(ctx, pkt->saddr) : 0;
 	if (ps && ps->egress == PF_STATE_ENFORCE) {
 		id = PF_NO_ENTRY;
 		val = PF_HOOK_LPM(ctx, ps->pod_id * 2 + PF_DIR_EGRESS, pkt->daddr, &id);
@@ -191,7 +202,7 @@ static __always_inline void pf_classify(PF_CTX ctx, const struct pf_pkt *pkt, in
 	}
 
 	/* ingress: the destination pod must allow the source */
-	ps = PF_HOOK_POD(ctx, pkt->daddr);
+	ps = (sides & PF_SIDE_INGRESS) ? PF_HOOK_POD(ctx, pkt->daddr) : 0;
 	if (ps && ps->ingress == PF_STATE_ENFORCE) {
 		id = PF_NO_ENTRY;
 		val = PF_HOOK_LPM(ctx, ps->pod_id * 2 + PF_DIR_INGRESS, pkt->saddr, &id);
@@ -205,13 +216,25 @@ static __always_inline void pf_classify(PF_CTX ctx, const struct pf_pkt *pkt, in
 		reason = PF_REASON_POLICY;
 	}
 
-	if (stateful && pf_can_open(pkt))
+	if (stateful && (sides & PF_SIDE_OPEN) && pf_can_open(pkt))
 		PF_HOOK_CT_INSERT(ctx, &key);
 out:
 	out[PF_OUT_VERDICT] = verdict;
 	out[PF_OUT_REASON] = reason;
 	out[PF_OUT_EGRESS] = eg;
 	out[PF_OUT_INGRESS] = in;
+}
+
+/*
+ * pf_classify - judges one packet into out[PF_OUT_WORDS]: verdict, reason, egress entry id,
+ * ingress entry id. An entry id is the longest prefix found in the side's trie (also when
+ * its ports refused the packet), PF_NO_ENTRY when the side was not enforced or no prefix
+ * covered the peer. A packet not in conntrack is judged as its connection's first packet.
+ */
+static __always_inline void pf_classify(PF_CTX ctx, const struct pf_pkt *pkt, int stateful,
+					__u32 *out)
+{
+	pf_classify_sides(ctx, pkt, stateful, PF_SIDES_ALL, out);
 }
 
 #endif /* PFSIM_CLASSIFY_H */

@@ -8,7 +8,7 @@
  *   [3] ingress  engine-specific reference to what decided the ingress side (or NO_REF)
  * `describe` turns one verdict into the human reason, e.g. "allowed by default/p ingress".
  */
-export const ENGINE_NAMES = ['chain', 'maps', 'bpf', 'iptables', 'nft'] as const;
+export const ENGINE_NAMES = ['chain', 'maps', 'bpf', 'iptables', 'nft', 'tc'] as const;
 export type EngineName = (typeof ENGINE_NAMES)[number];
 
 export const OUT_WORDS = 4;

@@ -5,6 +5,7 @@ import { BpfEngine, bpfAvailability } from './bpf.js';
 import { ChainEngine } from './chain.js';
 import { MapsEngine } from './maps.js';
 import { IptablesEngine, NftEngine, netfilterAvailability } from './netfilter.js';
+import { TcEngine, tcAvailability } from './tc.js';
 import { type Engine, type EngineName, type EngineOptions, ENGINE_NAMES } from './engine.js';
 
 export function createEngine(name: EngineName, plan: Plan, opts: EngineOptions): Engine {
@@ -14,6 +15,7 @@ export function createEngine(name: EngineName, plan: Plan, opts: EngineOptions):
     case 'bpf': return new BpfEngine(plan, opts);
     case 'iptables': return new IptablesEngine(plan, opts);
     case 'nft': return new NftEngine(plan, opts);
+    case 'tc': return new TcEngine(plan, opts);
   }
 }
 
@@ -22,6 +24,7 @@ export function engineAvailability(name: EngineName): { ok: true } | { ok: false
   if (name === 'bpf') return bpfAvailability();
   if (name === 'iptables') return netfilterAvailability('legacy');
   if (name === 'nft') return netfilterAvailability('nft');
+  if (name === 'tc') return tcAvailability();
   return { ok: true };
 }
 

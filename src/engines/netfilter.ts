@@ -104,6 +104,27 @@ function transportOf(proto: number): TransportProto | undefined {
   }
 }
 
+/**
+ * The Ethernet frame for packet record `i`, addressed to the testbed's node (MAC_NODE_IN).
+ * TCP frames carry one sequence space per connection: SYN 1000, SYN-ACK 5000 acking it, then
+ * ACKs. Throws PfsimError PFSIM_ERR_UNSUPPORTED ("<label>: packet i: ...") for a protocol
+ * that cannot be put on the wire.
+ */
+export function testbedFrame(pkts: Uint8Array, i: number, label: string): Uint8Array {
+  const p = readPacket(pkts, i);
+  const proto = transportOf(p.proto);
+  if (proto === undefined) throw new PfsimError('PFSIM_ERR_UNSUPPORTED', `${label}: packet ${i}: protocol ${p.proto} cannot be put on the wire`);
+  const flags = p.flags ?? 0;
+  const synAck = (flags & (PKT_F_SYN | PKT_F_ACK)) === (PKT_F_SYN | PKT_F_ACK);
+  const seq = synAck ? 5000 : flags & PKT_F_SYN ? 1000 : 1001;
+  const ack = synAck ? 1001 : flags & PKT_F_ACK ? 5001 : 0;
+  const ip = ipPacket({
+    src: p.src, dst: p.dst, proto, sport: p.sport, dport: p.dport,
+    tcpFlags: flags, seq, ack, ttl: 64,
+  });
+  return frame(LINKTYPE_ETHERNET, ip, { srcMac: MAC_SRC, dstMac: MAC_NODE_IN });
+}
+
 abstract class NetfilterEngine implements Engine {
   abstract readonly name: 'iptables' | 'nft';
   private testbed: Testbed | undefined;
@@ -184,19 +205,7 @@ abstract class NetfilterEngine implements Engine {
 
   /** The Ethernet frame for packet record `i`, addressed to the node. */
   private frameOf(pkts: Uint8Array, i: number): Uint8Array {
-    const p = readPacket(pkts, i);
-    const proto = transportOf(p.proto);
-    if (proto === undefined) throw new PfsimError('PFSIM_ERR_UNSUPPORTED', `${this.label}: packet ${i}: protocol ${p.proto} cannot be put on the wire`);
-    const flags = p.flags ?? 0;
-    // one sequence space per connection: SYN 1000, SYN-ACK 5000 acking it, then ACKs
-    const synAck = (flags & (PKT_F_SYN | PKT_F_ACK)) === (PKT_F_SYN | PKT_F_ACK);
-    const seq = synAck ? 5000 : flags & PKT_F_SYN ? 1000 : 1001;
-    const ack = synAck ? 1001 : flags & PKT_F_ACK ? 5001 : 0;
-    const ip = ipPacket({
-      src: p.src, dst: p.dst, proto, sport: p.sport, dport: p.dport,
-      tcpFlags: flags, seq, ack, ttl: 64,
-    });
-    return frame(LINKTYPE_ETHERNET, ip, { srcMac: MAC_SRC, dstMac: MAC_NODE_IN });
+    return testbedFrame(pkts, i, this.label);
   }
 
   describe(_pkts: Uint8Array, out: Uint32Array, i: number): string {

@@ -249,6 +249,11 @@ export class Testbed {
     return runSync('ip', ['netns', 'exec', ns, cmd, ...args], input);
   }
 
+  /** The path of one of the testbed's namespaces under /run/netns (for setns). */
+  netnsPath(ns: string): string {
+    return join(NETNS_DIR, ns);
+  }
+
   /** Runs a command inside the node namespace (where the firewall lives). */
   execNode(cmd: string, args: readonly string[], input?: string | Uint8Array): SpawnResult {
     return this.execIn(this.node, cmd, args, input);

@@ -10,6 +10,12 @@
  *   timePerPacket(frame, repeat, stateful?) -> ns per run, as the kernel measured it
  *     (a frame runs as its first PFB_RUN_FRAME_MAX bytes: headers are all the program reads)
  *   resetConntrack(), close()
+ * Attach mode (new BpfClassifier(objPath, { attach: true })): load() loads the two programs
+ * for real hooks (tc_from_pod, tc_to_pod) instead; the run methods refuse, and
+ *   attach(netnsPath, fromIf, toIf)   tc_from_pod on fromIf's ingress hook, tc_to_pod on
+ *                                     toIf's egress hook, in the namespace of netnsPath
+ *   detach()                          removes them (close() does too)
+ *   setStateful(stateful)             whether the attached programs track connections
  *
  * Errors are one-line Errors with code PFSIM_ERR_NATIVE whose message starts with the
  * operation; argument shapes throw TypeError or RangeError naming the argument.
@@ -80,6 +86,9 @@ public:
 				InstanceMethod<&BpfClassifier::TimePerPacket>("timePerPacket"),
 				InstanceMethod<&BpfClassifier::ResetConntrack>("resetConntrack"),
 				InstanceMethod<&BpfClassifier::Close>("close"),
+				InstanceMethod<&BpfClassifier::Attach>("attach"),
+				InstanceMethod<&BpfClassifier::Detach>("detach"),
+				InstanceMethod<&BpfClassifier::SetStateful>("setStateful"),
 				StaticValue("VALUE_MAX_ENTRIES",
 					    Napi::Number::New(env, PF_TC_VALUE_MAX_ENTRIES)),
 			});
@@ -90,6 +99,7 @@ public:
 		Napi::Env env = info.Env();
 		struct pfb_err err;
 		uint32_t cap = PFB_CT_DEFAULT;
+		bool attach = false;
 
 		if (!info[0].IsString()) {
 			Napi::TypeError::New(env, "BpfClassifier: objPath must be a string")
@@ -118,8 +128,16 @@ public:
 				}
 				cap = static_cast<uint32_t>(d);
 			}
+			Napi::Value a = info[1].As<Napi::Object>().Get("attach");
+			if (env.IsExceptionPending())
+				return;
+			attach = a.ToBoolean().Value();
 		}
-		if (pfb_new(info[0].As<Napi::String>().Utf8Value().c_str(), cap, &c_, &err))
+		if (pfb_new(info[0].As<Napi::String>().Utf8Value().c_str(), cap, &c_, &err)) {
+			ThrowNative(env, err.msg);
+			return;
+		}
+		if (attach && pfb_set_attach_mode(c_, 1, &err))
 			ThrowNative(env, err.msg);
 	}
 
@@ -251,6 +269,48 @@ private:
 		struct pfb_err err;
 
 		if (Live(env, "resetConntrack") && pfb_reset_ct(c_, &err))
+			ThrowNative(env, err.msg);
+		return env.Undefined();
+	}
+
+	Napi::Value Attach(const Napi::CallbackInfo &info)
+	{
+		Napi::Env env = info.Env();
+		struct pfb_err err;
+
+		if (!Live(env, "attach"))
+			return env.Undefined();
+		for (size_t i = 0; i < 3; i++) {
+			if (!info[i].IsString()) {
+				Napi::TypeError::New(env, "attach: netnsPath, fromIf and toIf must be strings")
+					.ThrowAsJavaScriptException();
+				return env.Undefined();
+			}
+		}
+		if (pfb_attach(c_, info[0].As<Napi::String>().Utf8Value().c_str(),
+			       info[1].As<Napi::String>().Utf8Value().c_str(),
+			       info[2].As<Napi::String>().Utf8Value().c_str(), &err))
+			ThrowNative(env, err.msg);
+		return env.Undefined();
+	}
+
+	Napi::Value Detach(const Napi::CallbackInfo &info)
+	{
+		Napi::Env env = info.Env();
+		struct pfb_err err;
+
+		if (Live(env, "detach") && pfb_detach(c_, &err))
+			ThrowNative(env, err.msg);
+		return env.Undefined();
+	}
+
+	Napi::Value SetStateful(const Napi::CallbackInfo &info)
+	{
+		Napi::Env env = info.Env();
+		struct pfb_err err;
+
+		if (Live(env, "setStateful") &&
+		    pfb_set_stateful(c_, info[0].ToBoolean().Value() ? 1 : 0, &err))
 			ThrowNative(env, err.msg);
 		return env.Undefined();
 	}

@@ -5,8 +5,12 @@
  * with BPF_PROG_TEST_RUN: the struct __sk_buff context goes in zeroed and comes back with the
  * verdict words in cb[0..3].
  */
-#define _POSIX_C_SOURCE 200809L /* strdup */
+#define _GNU_SOURCE /* strdup, setns */
 #include <errno.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,11 +25,16 @@
 #include "bpf_frame.h"
 
 #define PROG_NAME "pfsim_tc"
+/* the programs an attach-mode load takes instead (see pfsim_tc.bpf.c) */
+#define PROG_FROM_POD "tc_from_pod"
+#define PROG_TO_POD "tc_to_pod"
 
 /* one load of the object: everything a pfb_load() builds, replaced whole */
 struct pfb_obj {
 	struct bpf_object *obj;
-	int prog_fd;
+	int prog_fd;		/* pfsim_tc; -1 in attach mode */
+	int from_fd;		/* tc_from_pod and tc_to_pod; -1 unless attach mode */
+	int to_fd;
 	int tries_fd;
 	int pods_fd;
 	int ext_fd;
@@ -34,10 +43,19 @@ struct pfb_obj {
 	int stateful;		/* what the config map says now; -1 unknown */
 };
 
+/* where the attach-mode programs are attached: hooks in one network namespace */
+struct pfb_attachment {
+	int attached;
+	char netns[256];	/* /run/netns/<name> */
+	int ifindex[2];		/* from-pod interface (ingress hook), to-pod interface (egress) */
+};
+
 struct pfb_classifier {
 	char *path;
 	__u32 ct_capacity;
+	int attach_mode;
 	struct pfb_obj o;
+	struct pfb_attachment at;
 };
 
 /*
@@ -123,7 +141,8 @@ static void obj_close(struct pfb_obj *o)
 	/* the maps and the program close with the object; inner tries die with the outer map */
 	bpf_object__close(o->obj);
 	memset(o, 0, sizeof(*o));
-	o->prog_fd = o->tries_fd = o->pods_fd = o->ext_fd = o->ct_fd = o->config_fd = -1;
+	o->prog_fd = o->from_fd = o->to_fd = -1;
+	o->tries_fd = o->pods_fd = o->ext_fd = o->ct_fd = o->config_fd = -1;
 }
 
 int pfb_new(const char *obj_path, __u32 ct_capacity, struct pfb_classifier **out,
@@ -159,7 +178,10 @@ cleanup:
 
 void pfb_free(struct pfb_classifier *c)
 {
+	struct pfb_err err;
+
 	if (c) {
+		pfb_detach(c, &err);	/* best effort: the hooks die with their namespace anyway */
 		obj_close(&c->o);
 		free(c->path);
 		free(c);
@@ -345,6 +367,16 @@ static int obj_open(struct pfb_classifier *c, const struct sizes *sz, struct pfb
 		ret = set_size(o->obj, "ports_ext", sz->ext, err);
 	if (!ret)
 		ret = set_size(o->obj, "conntrack", c->ct_capacity, err);
+	/* one mode's programs only: the test-run program, or the two attached to hooks */
+	bpf_object__for_each_program(prog, o->obj) {
+		if (ret)
+			break;
+		ret = bpf_program__set_autoload(prog, c->attach_mode ?
+						      strcmp(bpf_program__name(prog), PROG_NAME) != 0 :
+						      strcmp(bpf_program__name(prog), PROG_NAME) == 0);
+		if (ret)
+			fail(err, ret, "bpf load " PROG_NAME ": set autoload: %s", strerror(-ret));
+	}
 	if (ret)
 		goto out;
 	ret = bpf_object__load(o->obj);
@@ -354,11 +386,23 @@ static int obj_open(struct pfb_classifier *c, const struct sizes *sz, struct pfb
 		     why);
 		goto out;
 	}
-	prog = bpf_object__find_program_by_name(o->obj, PROG_NAME);
-	o->prog_fd = prog ? bpf_program__fd(prog) : -1;
-	if (o->prog_fd < 0) {
-		ret = fail(err, -ENOENT, "bpf load " PROG_NAME ": program not in the object");
-		goto out;
+	if (c->attach_mode) {
+		prog = bpf_object__find_program_by_name(o->obj, PROG_FROM_POD);
+		o->from_fd = prog ? bpf_program__fd(prog) : -1;
+		prog = bpf_object__find_program_by_name(o->obj, PROG_TO_POD);
+		o->to_fd = prog ? bpf_program__fd(prog) : -1;
+		if (o->from_fd < 0 || o->to_fd < 0) {
+			ret = fail(err, -ENOENT, "bpf load: programs " PROG_FROM_POD " and " PROG_TO_POD
+				   " not in the object (rebuild it)");
+			goto out;
+		}
+	} else {
+		prog = bpf_object__find_program_by_name(o->obj, PROG_NAME);
+		o->prog_fd = prog ? bpf_program__fd(prog) : -1;
+		if (o->prog_fd < 0) {
+			ret = fail(err, -ENOENT, "bpf load " PROG_NAME ": program not in the object");
+			goto out;
+		}
 	}
 	ret = map_fd(o->obj, "tries", &o->tries_fd, err);
 	if (!ret)
@@ -535,7 +579,11 @@ int pfb_load(struct pfb_classifier *c, const struct pfb_load_args *a, struct pfb
 
 	memset(&o, 0, sizeof(o));
 	obj_close(&o);
-	ret = check_args(a, err);
+	ret = 0;
+	if (c->at.attached)
+		ret = fail(err, -EBUSY, "bpf load: programs are attached (detach first)");
+	if (!ret)
+		ret = check_args(a, err);
 	if (ret)
 		goto cleanup;
 	sz.tries = a->trie_count;
@@ -565,9 +613,19 @@ cleanup:
 
 static int loaded(const struct pfb_classifier *c, const char *op, struct pfb_err *err)
 {
-	if (c->o.prog_fd >= 0)
+	if (c->o.obj)
 		return 0;
 	return fail(err, -ENOENT, "%s: no program loaded (call load first)", op);
+}
+
+/* the test-run program is loaded (not so in attach mode) */
+static int runnable(const struct pfb_classifier *c, const char *op, struct pfb_err *err)
+{
+	int ret = loaded(c, op, err);
+
+	if (!ret && c->o.prog_fd < 0)
+		ret = fail(err, -EINVAL, "%s: not available on an attach-mode classifier", op);
+	return ret;
 }
 
 /* one test run of frame; the context goes in zeroed, cb[] comes back */
@@ -615,7 +673,7 @@ int pfb_classify_batch(struct pfb_classifier *c, const struct pf_pkt *pkts, __u3
 	__u32 i, len;
 	int ret;
 
-	ret = loaded(c, "classifyBatch", err);
+	ret = runnable(c, "classifyBatch", err);
 	if (!ret)
 		ret = set_stateful(&c->o, stateful, err);
 	for (i = 0; !ret && i < count; i++) {
@@ -634,7 +692,7 @@ int pfb_classify_batch(struct pfb_classifier *c, const struct pf_pkt *pkts, __u3
 int pfb_run_frame(struct pfb_classifier *c, const __u8 *frame, __u32 len, int stateful,
 		  struct pfb_run *run, struct pfb_err *err)
 {
-	int ret = loaded(c, "runFrame", err);
+	int ret = runnable(c, "runFrame", err);
 
 	if (!ret)
 		ret = set_stateful(&c->o, stateful, err);
@@ -646,7 +704,7 @@ int pfb_run_frame(struct pfb_classifier *c, const __u8 *frame, __u32 len, int st
 int pfb_time_frame(struct pfb_classifier *c, const __u8 *frame, __u32 len, __u32 repeat,
 		   int stateful, __u32 *ns, struct pfb_err *err)
 {
-	int ret = loaded(c, "timePerPacket", err);
+	int ret = runnable(c, "timePerPacket", err);
 
 	if (!ret)
 		ret = set_stateful(&c->o, stateful, err);
@@ -684,5 +742,205 @@ int pfb_reset_ct(struct pfb_classifier *c, struct pfb_err *err)
 			ret = fail(err, -errno, "resetConntrack: delete: %s", strerror(errno));
 	}
 	free(keys);
+	return ret;
+}
+
+/* --- attach mode: the two programs on tc hooks of a namespace's interfaces ------------------- */
+
+int pfb_set_attach_mode(struct pfb_classifier *c, int on, struct pfb_err *err)
+{
+	if (c->o.obj)
+		return fail(err, -EBUSY, "bpf: attach mode must be chosen before the first load");
+	c->attach_mode = on ? 1 : 0;
+	return 0;
+}
+
+int pfb_set_stateful(struct pfb_classifier *c, int stateful, struct pfb_err *err)
+{
+	int ret = loaded(c, "setStateful", err);
+
+	if (!ret)
+		ret = set_stateful(&c->o, stateful, err);
+	return ret;
+}
+
+/* one attach or detach, run in a thread of its own that enters the namespace */
+struct ns_job {
+	const char *netns;
+	int detach;
+	const char *ifname[2];	/* attach: the interface names */
+	int prog_fd[2];
+	int ifindex[2];		/* attach: found; detach: given */
+	int ret;
+	struct pfb_err *err;
+};
+
+static int hook_of(int ifindex, enum bpf_tc_attach_point point, struct bpf_tc_hook *h)
+{
+	memset(h, 0, sizeof(*h));
+	h->sz = sizeof(*h);
+	h->ifindex = ifindex;
+	h->attach_point = point;
+	return 0;
+}
+
+/* removes the clsact qdisc of ifindex (both its hooks, with whatever is attached there) */
+static int hook_destroy(int ifindex)
+{
+	struct bpf_tc_hook h;
+
+	hook_of(ifindex, BPF_TC_INGRESS | BPF_TC_EGRESS, &h);
+	return bpf_tc_hook_destroy(&h);
+}
+
+static void ns_work(struct ns_job *j)
+{
+	static const enum bpf_tc_attach_point points[2] = { BPF_TC_INGRESS, BPF_TC_EGRESS };
+	struct bpf_tc_hook h;
+	struct bpf_tc_opts opts;
+	int i, r, made[2] = { 0, 0 };
+
+	if (j->detach) {
+		for (i = 0; i < 2; i++) {
+			r = hook_destroy(j->ifindex[i]);
+			/* a link or qdisc already gone is detached enough */
+			if (r && r != -ENOENT && r != -ENODEV && r != -EINVAL && !j->ret)
+				j->ret = fail(j->err, r, "bpf detach: tc hook destroy ifindex %d: %s",
+					      j->ifindex[i], strerror(-r));
+		}
+		return;
+	}
+	for (i = 0; i < 2; i++) {
+		j->ifindex[i] = (int)if_nametoindex(j->ifname[i]);
+		if (!j->ifindex[i]) {
+			j->ret = fail(j->err, -errno, "bpf attach: interface %s in %s: %s",
+				      j->ifname[i], j->netns, strerror(errno));
+			goto undo;
+		}
+		hook_of(j->ifindex[i], points[i], &h);
+		r = bpf_tc_hook_create(&h);
+		if (r && r != -EEXIST) {
+			j->ret = fail(j->err, r, "bpf attach: clsact on %s: %s", j->ifname[i],
+				      strerror(-r));
+			goto undo;
+		}
+		made[i] = 1;
+		memset(&opts, 0, sizeof(opts));
+		opts.sz = sizeof(opts);
+		opts.prog_fd = j->prog_fd[i];
+		opts.handle = 1;
+		opts.priority = 1;
+		r = bpf_tc_attach(&h, &opts);
+		if (r) {
+			j->ret = fail(j->err, r, "bpf attach: %s %s hook: %s", j->ifname[i],
+				      i ? "egress" : "ingress", strerror(-r));
+			goto undo;
+		}
+	}
+	return;
+undo:
+	for (i = 0; i < 2; i++)
+		if (made[i])
+			hook_destroy(j->ifindex[i]);
+}
+
+/*
+ * the thread: enter the namespace, work, go back. setns() moves only the calling thread, so
+ * no other thread of the process ever runs in the namespace; the thread ends right after.
+ */
+static void *ns_thread(void *arg)
+{
+	struct ns_job *j = arg;
+	int self, target;
+
+	self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+	if (self < 0) {
+		j->ret = fail(j->err, -errno, "bpf %s: open own netns: %s",
+			      j->detach ? "detach" : "attach", strerror(errno));
+		return NULL;
+	}
+	target = open(j->netns, O_RDONLY | O_CLOEXEC);
+	if (target < 0) {
+		j->ret = -errno;
+		if (!(j->detach && errno == ENOENT))
+			fail(j->err, j->ret, "bpf %s: open %s: %s", j->detach ? "detach" : "attach",
+			     j->netns, strerror(errno));
+		else
+			j->ret = 0;	/* the namespace is gone, and the hooks with it */
+		close(self);
+		return NULL;
+	}
+	if (setns(target, CLONE_NEWNET)) {
+		j->ret = fail(j->err, -errno, "bpf %s: setns %s: %s", j->detach ? "detach" : "attach",
+			      j->netns, strerror(errno));
+	} else {
+		ns_work(j);
+		if (setns(self, CLONE_NEWNET) && !j->ret)
+			j->ret = fail(j->err, -errno, "bpf: setns back: %s", strerror(errno));
+	}
+	close(target);
+	close(self);
+	return NULL;
+}
+
+static int run_job(struct ns_job *j)
+{
+	pthread_t t;
+	int r;
+
+	r = pthread_create(&t, NULL, ns_thread, j);
+	if (r)
+		return fail(j->err, -r, "bpf: thread for setns: %s", strerror(r));
+	pthread_join(t, NULL);
+	return j->ret;
+}
+
+int pfb_attach(struct pfb_classifier *c, const char *netns_path, const char *from_if,
+	       const char *to_if, struct pfb_err *err)
+{
+	struct ns_job j;
+	int ret = loaded(c, "attach", err);
+
+	if (!ret && !c->attach_mode)
+		ret = fail(err, -EINVAL, "attach: the classifier is not in attach mode");
+	if (!ret && c->at.attached)
+		ret = fail(err, -EBUSY, "attach: already attached (detach first)");
+	if (!ret && strlen(netns_path) >= sizeof(c->at.netns))
+		ret = fail(err, -ENAMETOOLONG, "attach: netns path too long");
+	if (ret)
+		return ret;
+	memset(&j, 0, sizeof(j));
+	j.netns = netns_path;
+	j.ifname[0] = from_if;
+	j.ifname[1] = to_if;
+	j.prog_fd[0] = c->o.from_fd;
+	j.prog_fd[1] = c->o.to_fd;
+	j.err = err;
+	ret = run_job(&j);
+	if (!ret) {
+		c->at.attached = 1;
+		snprintf(c->at.netns, sizeof(c->at.netns), "%s", netns_path);
+		c->at.ifindex[0] = j.ifindex[0];
+		c->at.ifindex[1] = j.ifindex[1];
+	}
+	return ret;
+}
+
+int pfb_detach(struct pfb_classifier *c, struct pfb_err *err)
+{
+	struct ns_job j;
+	int ret;
+
+	if (!c->at.attached)
+		return 0;
+	memset(&j, 0, sizeof(j));
+	j.netns = c->at.netns;
+	j.detach = 1;
+	j.ifindex[0] = c->at.ifindex[0];
+	j.ifindex[1] = c->at.ifindex[1];
+	j.err = err;
+	ret = run_job(&j);
+	/* on failure too: the hooks die with the namespace, and a retry could hit another link */
+	memset(&c->at, 0, sizeof(c->at));
 	return ret;
 }

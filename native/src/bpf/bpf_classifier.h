@@ -78,6 +78,24 @@ int pfb_time_frame(struct pfb_classifier *c, const __u8 *frame, __u32 len, __u32
 /* deletes every conntrack entry */
 int pfb_reset_ct(struct pfb_classifier *c, struct pfb_err *err);
 
+/*
+ * Attach mode (before the first load): pfb_load() loads tc_from_pod and tc_to_pod instead of
+ * the test-run program, sharing the same maps; the run functions then refuse.
+ */
+int pfb_set_attach_mode(struct pfb_classifier *c, int on, struct pfb_err *err);
+/* whether the programs track connections (the config map) */
+int pfb_set_stateful(struct pfb_classifier *c, int stateful, struct pfb_err *err);
+/*
+ * attaches tc_from_pod to the ingress hook of from_if and tc_to_pod to the egress hook of
+ * to_if (clsact qdiscs made as needed), both interfaces in the network namespace of
+ * netns_path (/run/netns/<name>). A short-lived thread enters the namespace with setns() and
+ * leaves it; the calling thread never changes namespace. Nothing is pinned.
+ */
+int pfb_attach(struct pfb_classifier *c, const char *netns_path, const char *from_if,
+	       const char *to_if, struct pfb_err *err);
+/* removes the clsact qdiscs attach made; 0 when not attached or the namespace is gone */
+int pfb_detach(struct pfb_classifier *c, struct pfb_err *err);
+
 #ifdef __cplusplus
 }
 #endif
