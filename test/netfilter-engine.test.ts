@@ -42,8 +42,10 @@ function hostSnapshot(): string {
     const text = (r.stdout ?? '')
       .split('\n')
       .filter((l) => !l.startsWith('#'))
-      // other test files make their own pfsim-test-* namespaces concurrently
+      // other test files make their own pfsim-test-* namespaces concurrently, and testbeds
+      // of their own (pfsim-<their pid>-..., e.g. the tc engine's)
       .filter((l) => !/^pfsim-test-/.test(l))
+      .filter((l) => { const m = /^pfsim-(\d+)-[0-9a-f]{6}-(src|node|dst)\b/.exec(l); return !m || Number(m[1]) === process.pid; })
       .join('\n')
       .replace(/\[\d+:\d+\]/g, '[]')
       .replace(/packets \d+ bytes \d+/g, 'packets bytes');
