@@ -11,10 +11,12 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export DEBIAN_FRONTEND=noninteractive
 
 # what pfsim needs from Debian: the native addon and BPF toolchain, pcap, and the
-# kernel-side tools the tests drive (iptables/nft backends, ip netns, bpftool)
+# kernel-side tools the tests drive (iptables/nft backends, ip netns, bpftool), headless
+# Chromium for the report test, and clang's fuzzer runtime for the libFuzzer targets
 PACKAGES=(
   build-essential python3 clang llvm libbpf-dev libelf-dev zlib1g-dev libpcap-dev
   pkg-config iptables nftables iproute2 bpftool tcpdump linux-libc-dev ca-certificates git
+  chromium fonts-dejavu-core libclang-rt-14-dev
 )
 
 LOG="$(mktemp -t pfsim-setup.XXXXXX.log)"
