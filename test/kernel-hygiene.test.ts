@@ -77,8 +77,8 @@ function pfsimPins(): string[] {
 
 interface Child { proc: ChildProcess; done: Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }> }
 
-function startReplay(): Child {
-  const proc = spawn(process.execPath, [CLI, 'replay', ...cluster, '--pcap', pcap, '--engines', 'iptables,nft'],
+function startReplay(engines: string): Child {
+  const proc = spawn(process.execPath, [CLI, 'replay', ...cluster, '--pcap', pcap, '--engines', engines],
     // its own process group: the shells and helpers it spawns can be waited for after a SIGKILL
     { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   const out: Buffer[] = [];
@@ -116,15 +116,18 @@ async function waitGroupGone(pgid: number, timeoutMs = 30_000): Promise<void> {
 }
 
 describe('kernel hygiene', () => {
-  it.skipIf(!gate.ok)(gatedTitle('SIGKILL while the testbed exists: pfsim cleanup leaves zero residue (3 times)', gate), async () => {
+  // each round kills a replay through other kernel engines: bpf (programs and maps under
+  // BPF_PROG_TEST_RUN), iptables and nft (rules in a testbed), tc (programs attached on clsact)
+  const ROUNDS = ['bpf,iptables', 'nft,tc', 'bpf,tc,iptables', 'iptables'];
+  it.skipIf(!gate.ok)(gatedTitle(`SIGKILL at a random moment of a kernel replay: pfsim cleanup leaves zero residue (${ROUNDS.length} rounds)`, gate), async () => {
     let withResidue = 0;
-    for (let round = 0; round < 3; round++) {
+    for (let round = 0; round < ROUNDS.length; round++) {
       const progsBefore = schedCls().count;
       const clsactBefore = clsactLines();
-      const c = startReplay();
+      const c = startReplay(ROUNDS[round]!);
       const pid = c.proc.pid!;
       await waitForTestbed(c);
-      await sleep(Math.floor(Math.random() * 300));
+      await sleep(Math.floor(Math.random() * 400));
       c.proc.kill('SIGKILL');
       const end = await c.done;
       expect(end.signal, `round ${round}: child ended by ${end.signal ?? `exit ${end.code}`}`).toBe('SIGKILL');
@@ -176,8 +179,8 @@ describe('kernel hygiene', () => {
   });
 
   it.skipIf(!gate.ok)(gatedTitle('two concurrent replays both finish; cleanup meanwhile keeps their objects', gate), async () => {
-    const a = startReplay();
-    const b = startReplay();
+    const a = startReplay('tc,iptables');
+    const b = startReplay('tc,iptables');
     try {
       await Promise.all([waitForTestbed(a), waitForTestbed(b)]);
       const live = [a, b].map((c) => ({ pid: c.proc.pid!, ns: netnsOf(c.proc.pid!) }));
