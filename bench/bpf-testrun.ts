@@ -23,6 +23,7 @@ import { OUT_WORDS } from '../src/engines/engine.js';
 import { MapsEngine } from '../src/engines/maps.js';
 import { packetBatch, writePacket, type PacketHeader } from '../src/engines/packet.js';
 import { scaleCluster, scaleTraffic } from './workloads.js';
+import { median } from './stats.js';
 
 export interface BpfFigure {
   readonly filters: number;
@@ -35,7 +36,6 @@ export interface BpfFigure {
   readonly allowedShare: number;
 }
 
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 function frameOf(p: PacketHeader): Uint8Array {
   const proto = p.proto === 17 ? 'UDP' : 'TCP';

@@ -13,7 +13,7 @@
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
-import { cpus, release, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
@@ -25,29 +25,21 @@ import { compile } from '../src/compile/index.js';
 import { DEMO_APP, DEMO_CLIENTS, DEMO_POLICIES, demoClusterYaml } from '../src/demo/cluster.js';
 import { OUT_WORDS } from '../src/engines/engine.js';
 import { MapsEngine } from '../src/engines/maps.js';
+import type { CaptureReading } from '../src/report/schema.js';
+import { median, spread } from './stats.js';
+import { rng } from './workloads.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..');
 const PACKETS = 1_000_000;
 /** bump when the generated traffic changes, so an old trace is not reused */
-const TRACE = join(root, 'traces', 'bench-pcap-read-1m-v1.pcap');
+const TRACE = join(root, 'traces', 'bench-pcap-read-1m-v2.pcap');
 
-/** xorshift32: the same trace on every machine */
+/** the shared seeded PRNG, with an integer draw: the same trace on every machine */
 class Rng {
-  private s: number;
-  constructor(seed: number) {
-    this.s = seed >>> 0 || 1;
-  }
-  next(): number {
-    let x = this.s;
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    this.s = x >>> 0;
-    return this.s;
-  }
+  private readonly next = rng(0x5eed);
   below(n: number): number {
-    return this.next() % n;
+    return Math.floor(this.next() * n);
   }
 }
 
@@ -89,7 +81,7 @@ function ensureTrace(): void {
   const t0 = performance.now();
   const tmp = `${TRACE}.${process.pid}.tmp`;
   const w = new PcapWriter(tmp, { linkType: LINKTYPE_ETHERNET });
-  const rng = new Rng(0x5eed);
+  const rng = new Rng();
   const live: Uint8Array[][] = [];
   let ts = 1_700_000_000_000_000_000n;
   let k = 0;
@@ -106,15 +98,6 @@ function ensureTrace(): void {
   process.stderr.write(`wrote ${TRACE}: ${PACKETS} packets, ${statSync(TRACE).size} bytes in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
 }
 
-function commit(): string {
-  try {
-    return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: root, encoding: 'utf8' }).trim();
-  } catch {
-    return 'unknown';
-  }
-}
-
-const median = (xs: readonly number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 /** Compiles the libpcap harness into a temporary directory; returns the binary's path. */
 function buildHarness(dir: string): string {
@@ -181,7 +164,7 @@ function verdictRuns(runs: number, stateful: boolean): { pps: number[]; allowed:
 }
 
 const mpps = (x: number): string => `${(x / 1e6).toFixed(2)} Mpps`;
-const spread = (xs: readonly number[]): string => `(${(Math.min(...xs) / 1e6).toFixed(1)}-${(Math.max(...xs) / 1e6).toFixed(1)})`;
+const range = (xs: readonly number[]): string => `(${(Math.min(...xs) / 1e6).toFixed(1)}-${(Math.max(...xs) / 1e6).toFixed(1)})`;
 
 function main(): void {
   const runsArg = process.argv.indexOf('--runs');
@@ -204,14 +187,15 @@ function main(): void {
       ['pfsim read+parse+maps stateful', verdictCt.pps],
     ];
     console.log(`trace ${TRACE.slice(root.length + 1)}: ${PACKETS} packets, ${(bytes / PACKETS).toFixed(0)} bytes/packet with headers; median of ${runs} runs`);
-    for (const [name, xs] of rows) console.log(`${name.padEnd(32)} ${mpps(median(xs)).padStart(11)} ${spread(xs).padEnd(12)} ${(median(xs) / base).toFixed(2)}× libpcap`);
+    for (const [name, xs] of rows) console.log(`${name.padEnd(32)} ${mpps(median(xs)).padStart(11)} ${range(xs).padEnd(12)} ${(median(xs) / base).toFixed(2)}× libpcap`);
     console.log(`ratio pfsim read+parse / libpcap = ${(median(read.pps) / base).toFixed(2)}×   allowed ${(verdict.allowed * 100).toFixed(0)}% (stateful ${(verdictCt.allowed * 100).toFixed(0)}%)`);
     if (process.argv.includes('--json')) {
-      process.stdout.write(JSON.stringify({
-        bench: 'pcap-read', packets: PACKETS, bytes, runs, commit: commit(), node: process.version, kernel: release(), cpu: cpus()[0]?.model ?? 'unknown',
-        libpcapPps: base, readPps: median(read.pps), verdictPps: median(verdict.pps), verdictStatefulPps: median(verdictCt.pps),
-        readOverLibpcap: median(read.pps) / base, skipped: read.totals.skipped,
-      }) + '\n');
+      const fig: CaptureReading & Record<string, unknown> = {
+        trace: TRACE.slice(root.length + 1), packets: PACKETS,
+        libpcapPps: spread(lib), readPps: spread(read.pps), verdictPps: spread(verdictCt.pps),
+        statelessVerdictPps: spread(verdict.pps), bytes, skipped: read.totals.skipped,
+      };
+      process.stdout.write(JSON.stringify(fig) + '\n');
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });

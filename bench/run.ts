@@ -1,97 +1,223 @@
 /**
- * `npm run bench`: the benchmark table. Trials (engine × scale) are declared once below; each
- * runs in a fresh child process; one line is printed per result and everything is written to
- * results/<timestamp>-<host>/results.json with the machine, kernel, Node version and commit,
- * results/latest pointing at the newest run. Figures come with same-run ratios.
+ * `npm run bench`: the sweep. Declared once below as a table of steps — workload × scale ×
+ * engine trials, the static figures of each workload, the policy-update cost, the worker-pool
+ * scaling and capture reading against libpcap — each run in a fresh child process. Prints one
+ * line per result and writes results/<timestamp>-<host>/ (results.json, report.md,
+ * report.html), with results/latest pointing at the newest run.
  *
- *   --only chain|maps|pcap   one kind of trial       --scale N   only trials of N filters
- *   --quick             fewer repeats (smoke run)
+ *   npm run bench -- [--quick] [--only LIST] [--scale LIST] [--workload demo|scale]
+ *     --only   engines and stages to run: chain,maps,bpf,tc,iptables,nft,static,update,pool,capture
+ *     --scale  chain sizes: 10,100,1k,10k,100k (the demo workload has one size of its own)
+ *     --quick  two scales, shorter trials (≤ 60 s); the default run takes a few minutes
+ *     --out    the folder of runs (default results/): writes <out>/<timestamp>-<host>/ and <out>/latest
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, writeFileSync, rmSync, symlinkSync } from 'node:fs';
-import { cpus, hostname, release, totalmem } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpus, hostname, release, tmpdir, totalmem } from 'node:os';
+import { basename, join } from 'node:path';
+import { ENGINE_NAMES, type EngineName } from '../src/engines/engine.js';
+import { engineAvailability } from '../src/engines/index.js';
+import { RESULTS_VERSION, type Agreement, type CaptureReading, type DeniedFlow, type Machine, type PoolScaling, type Results, type ScalePoint, type Trial, type UpdateCost } from '../src/report/schema.js';
+import { headline, writeReport } from '../src/report/index.js';
+import { QUICK_SCALES, ROOT, SCALES, workloadTrace, type Workload } from './suite.js';
 
-interface Trial { readonly engine: 'chain' | 'maps' | 'pcap'; readonly filters: number }
+const STAGES = ['static', 'update', 'pool', 'capture'] as const;
+type Stage = (typeof STAGES)[number];
+/** kernel-side engines: the real-world reference the in-process engines are compared with */
+const SWEEP_ENGINES: readonly EngineName[] = ['chain', 'maps', 'bpf', 'tc', 'iptables', 'nft'];
+const LINEAR_KERNEL: readonly string[] = ['iptables', 'nft'];
 
-const TRIALS: readonly Trial[] = [
-  { engine: 'chain', filters: 100 },
-  { engine: 'chain', filters: 1000 },
-  { engine: 'chain', filters: 10000 },
-  { engine: 'maps', filters: 100 },
-  { engine: 'maps', filters: 1000 },
-  { engine: 'maps', filters: 10000 },
-  { engine: 'maps', filters: 100000 },
-  // capture reading: pfsim's reader and the whole verdict path against libpcap, 1M packets
-  { engine: 'pcap', filters: 0 },
-];
-
-const here = dirname(fileURLToPath(import.meta.url));
-const root = join(here, '..', '..');
-
-function arg(name: string): string | undefined {
-  const i = process.argv.indexOf(name);
-  return i > 0 ? process.argv[i + 1] : undefined;
+interface Options {
+  readonly quick: boolean;
+  readonly only?: ReadonlySet<string>;
+  readonly scales: readonly number[];
+  readonly workloads: readonly Workload[];
+  readonly args: readonly string[];
+  readonly out: string;
 }
+
+class UsageError extends Error {}
 
 function parseScale(s: string): number {
   const m = /^(\d+)(k?)$/i.exec(s.trim());
-  if (!m) throw new Error(`--scale: "${s}" is not a number like 100, 10k`);
+  if (!m) throw new UsageError(`--scale: "${s}" is not a size like 100 or 10k`);
   return Number(m[1]) * (m[2] ? 1000 : 1);
 }
 
-function commit(): string {
-  try { return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: root, encoding: 'utf8' }).trim(); } catch { return 'unknown'; }
-}
-
-function main(): number {
-  const only = arg('--only');
-  const scale = arg('--scale');
-  const quick = process.argv.includes('--quick');
-  const trials = TRIALS.filter((t) => (!only || t.engine === only) && (!scale || t.filters === parseScale(scale)));
-  if (trials.length === 0) { process.stderr.write('bench: no trial matches the filters\n'); return 2; }
-  const started = new Date();
-  const results: Record<string, unknown>[] = [];
-  for (const t of trials) {
-    const args = t.engine === 'pcap'
-      ? [join(here, 'pcap-read.js'), '--json', '--runs', quick ? '1' : '5']
-      : [join(here, 'trial.js'), t.engine, String(t.filters), ...(quick ? ['2'] : [])];
-    const r = spawnSync(process.execPath, args, { encoding: 'utf8', timeout: 600_000 });
-    if (r.status !== 0) { process.stderr.write(`bench: trial ${t.engine} ${t.filters} failed: ${r.stderr.trim().split('\n').pop()}\n`); return 1; }
-    const fig = JSON.parse(r.stdout.trim().split('\n').pop()!) as Record<string, number>;
-    results.push(fig);
-    if (t.engine === 'pcap') {
-      console.log(`pcap   1M packets  libpcap ${(fig['libpcapPps']! / 1e6).toFixed(1)} Mpps  pfsim read+parse ${(fig['readPps']! / 1e6).toFixed(1)} Mpps (${fig['readOverLibpcap']!.toFixed(2)}× libpcap)  read+parse+maps ${(fig['verdictPps']! / 1e6).toFixed(1)} Mpps, stateful ${(fig['verdictStatefulPps']! / 1e6).toFixed(1)} Mpps`);
-    } else if (t.engine === 'chain') {
-      console.log(`chain  ${String(t.filters).padStart(6)} filters  ${String(fig['chainRules']).padStart(6)} rules  ${fig['rulesPerPacket']!.toFixed(0).padStart(6)} walked/pkt  ${fig['nsPerRule']!.toFixed(2)} ns/rule  ${(fig['nsPerPacket']! / 1000).toFixed(2)} µs/pkt`);
-    } else {
-      console.log(`maps   ${String(t.filters).padStart(6)} filters  ${String(fig['lpmEntries']).padStart(6)} LPM entries  ${fig['nsPerPacket']!.toFixed(1)} ns/pkt`);
+function parseArgs(argv: readonly string[]): Options {
+  const value = (name: string) => {
+    const i = argv.indexOf(name);
+    if (i < 0) return undefined;
+    const v = argv[i + 1];
+    if (v === undefined || v.startsWith('--')) throw new UsageError(`${name}: needs a value`);
+    return v;
+  };
+  for (const a of argv) {
+    if (a.startsWith('--') && !['--quick', '--only', '--scale', '--workload', '--out'].includes(a)) throw new UsageError(`unknown option ${a}`);
+  }
+  const quick = argv.includes('--quick');
+  const onlyList = value('--only')?.split(',').map((s) => s.trim()).filter(Boolean);
+  for (const o of onlyList ?? []) {
+    if (!(ENGINE_NAMES as readonly string[]).includes(o) && !(STAGES as readonly string[]).includes(o)) {
+      throw new UsageError(`--only: unknown "${o}" (engines ${SWEEP_ENGINES.join(',')}; stages ${STAGES.join(',')})`);
     }
   }
-  // same-run ratios
-  const find = (e: string, n: number) => results.find((r) => r['engine'] === e && r['filters'] === n) as Record<string, number> | undefined;
-  const ratios: Record<string, number> = {};
-  const m100 = find('maps', 100), m100k = find('maps', 100000);
-  if (m100 && m100k) ratios['maps_growth_100k_over_100'] = m100k['nsPerPacket']! / m100['nsPerPacket']!;
-  for (const n of [100, 1000, 10000]) {
-    const c = find('chain', n), m = find('maps', n);
-    if (c && m) ratios[`maps_speedup_over_chain_${n}`] = c['nsPerPacket']! / m['nsPerPacket']!;
+  const scaleArg = value('--scale');
+  const scales = scaleArg ? scaleArg.split(',').map(parseScale) : [...(quick ? QUICK_SCALES : SCALES)];
+  const w = value('--workload');
+  if (w !== undefined && w !== 'demo' && w !== 'scale') throw new UsageError(`--workload: "${w}" is not demo or scale`);
+  const workloads: Workload[] = w ? [w] : scaleArg ? ['scale'] : ['demo', 'scale'];
+  const out = value('--out') ?? join(ROOT, 'results');
+  return { quick, only: onlyList ? new Set(onlyList) : undefined, scales, workloads, args: argv, out };
+}
+
+function machine(): Machine {
+  const git = (args: string[]) => execFileSync('git', args, { cwd: ROOT, encoding: 'utf8' }).trim();
+  let commit = 'unknown';
+  try {
+    commit = git(['rev-parse', '--short', 'HEAD']) + (git(['status', '--porcelain', '--untracked-files=no']) ? '-dirty' : '');
+  } catch { /* not a git checkout */ }
+  return { host: hostname(), cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, memoryBytes: totalmem(), kernel: release(), node: process.version, commit };
+}
+
+/** Runs bench/<script>.js in a child process; its last stdout line is the JSON result. */
+function child<T>(script: string, args: readonly string[], what: string): T {
+  const r = spawnSync(process.execPath, [join(ROOT, 'dist', 'bench', `${script}.js`), ...args], { encoding: 'utf8', timeout: 900_000, maxBuffer: 64 << 20 });
+  if (r.status !== 0) {
+    const why = (r.stderr || r.error?.message || `exit ${r.status ?? r.signal}`).trim().split('\n').pop();
+    throw new Error(`${what}: ${why}`);
   }
-  for (const [k, v] of Object.entries(ratios)) console.log(`ratio  ${k} = ${v.toFixed(2)}×`);
+  return JSON.parse(r.stdout.trim().split('\n').pop()!) as T;
+}
+
+const fmtPps = (pps: number) => (pps >= 1e6 ? `${(pps / 1e6).toFixed(2)} Mpps` : `${(pps / 1e3).toFixed(1)} kpps`);
+const fmtNs = (ns: number) => (ns >= 1e4 ? `${(ns / 1e3).toFixed(1)} µs` : `${ns.toFixed(1)} ns`);
+
+function agreement(files: ReadonlyMap<string, string>): Agreement {
+  const engines = [...files.keys()];
+  const v = engines.map((e) => readFileSync(files.get(e)!));
+  const packets = Math.min(...v.map((x) => x.length));
+  const same = engines.map((_, i) => engines.map((__, j) => {
+    let s = 0;
+    for (let k = 0; k < packets; k++) if (v[i]![k] === v[j]![k]) s++;
+    return s;
+  }));
+  return { engines, packets, same };
+}
+
+/** ns per rule walked for iptables and nft: above their own cost at the smallest scale. */
+function kernelPerRule(trials: Trial[]): Trial[] {
+  return trials.map((t) => {
+    if (!LINEAR_KERNEL.includes(t.engine) || t.workload !== 'scale') return t;
+    const base = trials.filter((b) => b.engine === t.engine && b.workload === 'scale').sort((a, b) => a.scale - b.scale)[0]!;
+    if (base === t || t.rulesWalkedPerPacket === undefined || base.rulesWalkedPerPacket === undefined) return t;
+    const rules = t.rulesWalkedPerPacket - base.rulesWalkedPerPacket;
+    return rules > 0 ? { ...t, nsPerRule: (t.nsPerPacket.median - base.nsPerPacket.median) / rules } : t;
+  });
+}
+
+async function main(): Promise<number> {
+  let o: Options;
+  try {
+    o = parseArgs(process.argv.slice(2));
+  } catch (e) {
+    if (!(e instanceof UsageError)) throw e;
+    process.stderr.write(`bench: ${e.message}\n`);
+    return 2;
+  }
+  const wants = (x: string) => !o.only || o.only.has(x);
+  const started = new Date();
+  const budget = o.quick ? '150' : '600';
+  const repeats = o.quick ? '2' : '3';
+  const skipped: { engine: string; reason: string }[] = [];
+  const engines = SWEEP_ENGINES.filter((e) => {
+    if (!wants(e)) return false;
+    const a = engineAvailability(e);
+    if (!a.ok) skipped.push({ engine: e, reason: a.reason });
+    return a.ok;
+  });
+  for (const s of skipped) console.log(`left out: ${s.engine}: ${s.reason}`);
+  const points: { workload: Workload; scale: number }[] = [
+    ...(o.workloads.includes('demo') ? [{ workload: 'demo' as const, scale: 0 }] : []),
+    ...(o.workloads.includes('scale') ? o.scales.map((scale) => ({ workload: 'scale' as const, scale })) : []),
+  ];
+  const tmp = mkdtempSync(join(tmpdir(), 'pfsim-bench-'));
+  const trials: Trial[] = [];
+  const scales: ScalePoint[] = [];
+  const denied: DeniedFlow[] = [];
+  let pool: PoolScaling | undefined;
+  let capture: CaptureReading | undefined;
+  try {
+    for (const p of points) {
+      const tag = `${p.workload.padEnd(5)} ${p.workload === 'demo' ? 'demo'.padStart(6) : String(p.scale).padStart(6)}`;
+      // write the trace here, once, rather than in the first trial that needs it
+      workloadTrace(p.workload, p.scale);
+      const base = ['--workload', p.workload, '--scale', String(p.scale)];
+      type Static = Omit<ScalePoint, 'agreement' | 'update'> & { deniedFlows: DeniedFlow[] };
+      const st = wants('static') || p.workload === 'demo'
+        ? child<Static>('static', [...base, '--repeats', o.quick ? '1' : '3'], `static ${tag}`)
+        : undefined;
+      // the demo's size is its own: report it by its chain's rule count
+      const scale = p.workload === 'demo' && st ? st.chainRules : p.scale;
+      if (st) {
+        denied.push(...st.deniedFlows);
+        console.log(`${tag}  compile ${st.compileMs.median.toFixed(1)} ms  chain ${st.chainRules} rules ${(st.chainBytes / 1024).toFixed(0)} KiB  maps ${st.mapEntries} entries ${(st.mapBytes / 1024).toFixed(0)} KiB`);
+      }
+      const verdicts = new Map<string, string>();
+      for (const e of engines) {
+        const file = join(tmp, `${p.workload}-${p.scale}-${e}.bin`);
+        const t = child<Trial>('trial', [...base, '--engine', e, '--budget-ms', budget, '--repeats', repeats, '--verdicts', file], `trial ${tag} ${e}`);
+        trials.push({ ...t, scale });
+        verdicts.set(e, file);
+        const s = t.nsPerPacket;
+        console.log(`${tag}  ${e.padEnd(8)} ${fmtPps(t.pps).padStart(11)}  ${fmtNs(s.median).padStart(9)}/pkt (${fmtNs(s.min)}–${fmtNs(s.max)})  ${t.packets} pkts${t.rulesWalkedPerPacket !== undefined ? `  ${t.rulesWalkedPerPacket.toFixed(0)} rules walked/pkt` : ''}`);
+      }
+      let update: UpdateCost | undefined;
+      if (wants('update') && p.workload === 'scale') {
+        update = child<UpdateCost>('update-cost', ['--scale', String(p.scale), '--repeats', repeats, '--json'], `update ${tag}`);
+        const f = (s?: { median: number }) => (s ? `${s.median.toFixed(2)} ms` : 'n/a');
+        console.log(`${tag}  update: iptables-legacy ${f(update.iptablesLegacyMs)}  nft ${f(update.nftMs)}  bpf ${f(update.bpfMs)} (${update.bpfOps} map ops)`);
+      }
+      if (st) {
+        const agree = verdicts.size > 0 ? agreement(verdicts) : { engines: [], packets: 0, same: [] };
+        const { deniedFlows: _d, ...sizes } = st;
+        scales.push({ ...sizes, scale, agreement: agree, ...(update ? { update } : {}) });
+        const all = agree.same.every((row) => row.every((x) => x === agree.packets));
+        if (agree.engines.length > 1) console.log(`${tag}  agreement: ${all ? `all ${agree.engines.length} engines agree on all ${agree.packets} packets` : 'ENGINES DISAGREE (see the matrix in the report)'}`);
+      }
+    }
+    if (wants('pool')) {
+      pool = child<PoolScaling>('pool', ['--json', ...(o.quick ? ['--packets', '200000', '--repeats', '1'] : [])], 'pool');
+      console.log(`pool   ${pool.packets} packets through ${pool.engines.join('+')}: ${pool.byWorkers.map((w) => `${w.workers} worker${w.workers > 1 ? 's' : ''} ${fmtPps(w.pps.median)}`).join(', ')}  speed-up ${pool.speedup.toFixed(2)}×`);
+    }
+    if (wants('capture')) {
+      capture = child<CaptureReading>('pcap-read', ['--json', '--runs', o.quick ? '1' : '5'], 'capture');
+      console.log(`capture ${capture.packets} packets: libpcap ${fmtPps(capture.libpcapPps.median)}, pfsim read+parse ${fmtPps(capture.readPps.median)} (${(capture.readPps.median / capture.libpcapPps.median).toFixed(2)}× libpcap), read+parse+maps stateful ${fmtPps(capture.verdictPps.median)}`);
+    }
+  } catch (e) {
+    process.stderr.write(`bench: ${e instanceof Error ? e.message : String(e)}\n`);
+    return 1;
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
   const seconds = (Date.now() - started.getTime()) / 1000;
+  const partial: Omit<Results, 'headline'> = {
+    version: RESULTS_VERSION, started: started.toISOString(), seconds, machine: machine(), args: o.args, quick: o.quick,
+    trials: kernelPerRule(trials), scales, ...(pool ? { pool } : {}), ...(capture ? { capture } : {}), skipped, deniedFlows: denied,
+  };
+  const results: Results = { ...partial, headline: headline({ ...partial, headline: '' }) };
   const stamp = started.toISOString().replace(/[:.]/g, '-');
-  const dir = join(root, 'results', `${stamp}-${hostname()}`);
+  const dir = join(o.out, `${stamp}-${hostname()}`);
   mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, 'results.json'), JSON.stringify({
-    started: started.toISOString(), seconds, commit: commit(), node: process.version, kernel: release(),
-    cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, memoryBytes: totalmem(), quick, results, ratios,
-  }, null, 2) + '\n');
-  const latest = join(root, 'results', 'latest');
+  writeFileSync(join(dir, 'results.json'), JSON.stringify(results, null, 2) + '\n');
+  writeReport(dir, [results]);
+  const latest = join(o.out, 'latest');
   rmSync(latest, { force: true });
-  symlinkSync(dir.slice(join(root, 'results').length + 1), latest);
-  console.log(`wrote ${join(dir, 'results.json')} (${seconds.toFixed(0)} s)`);
+  symlinkSync(basename(dir), latest);
+  console.log('');
+  console.log(results.headline);
+  console.log(`wrote ${dir}/{results.json,report.md,report.html} in ${seconds.toFixed(0)} s`);
   return 0;
 }
 
-process.exitCode = main();
+process.exitCode = await main();

@@ -100,6 +100,7 @@ export function filterRules(n: number, seed = 1): FilterRule[] {
 }
 
 export const BENCH_SERVER_IP = '10.96.0.10';
+export const BENCH_SERVER_IP6 = 'fd00:96::10';
 export const BENCH_NODE_IP = '172.30.0.1';
 
 function toRule(f: FilterRule): PolicyRule {
@@ -113,13 +114,29 @@ function toRule(f: FilterRule): PolicyRule {
 }
 
 /**
+ * The IPv6 twin of an IPv4 filter: the 32 address bits placed after a /16 of public space
+ * (2600::/16), so /8../32 become /24../48 and the prefix-length mix is kept.
+ */
+export function v6Twin(f: FilterRule): FilterRule {
+  const a4 = f.src.addr & 0xffffffffn;
+  const l = f.src.len - 96 + 16;
+  return { ...f, src: { addr: ((0x2600n << 112n) | (a4 << 80n)) & maskOf(l), len: l, family: 6 } };
+}
+
+export interface ScaleOptions {
+  /** the server pod has an IPv6 address too, and every fifth filter becomes its IPv6 twin */
+  readonly dualStack?: boolean;
+}
+
+/**
  * One server pod isolated for ingress by one policy with `n` ingress rules (one ClassBench
  * filter each), and a node. The chain walks about 2n rules for a packet no rule allows.
  */
-export function scaleCluster(n: number, seed = 1): { cluster: Cluster; rules: FilterRule[] } {
-  const rules = filterRules(n, seed);
+export function scaleCluster(n: number, seed = 1, opts: ScaleOptions = {}): { cluster: Cluster; rules: FilterRule[] } {
+  const rules = opts.dualStack ? filterRules(n, seed).map((f, i) => (i % 5 === 4 ? v6Twin(f) : f)) : filterRules(n, seed);
+  const ips = opts.dualStack ? [parseIp(BENCH_SERVER_IP)!, parseIp(BENCH_SERVER_IP6)!] : [parseIp(BENCH_SERVER_IP)!];
   const server: Pod = {
-    namespace: 'bench', name: 'server', labels: { app: 'server' }, ips: [parseIp(BENCH_SERVER_IP)!],
+    namespace: 'bench', name: 'server', labels: { app: 'server' }, ips,
     nodeName: 'bench-node', hostNetwork: false, ports: [{ name: 'http', containerPort: 80, protocol: 'TCP' }],
   };
   const policy: NetworkPolicy = {
@@ -138,7 +155,7 @@ export function scaleCluster(n: number, seed = 1): { cluster: Cluster; rules: Fi
 }
 
 /** Source addresses no router forwards: this network, loopback, link-local, multicast, reserved. */
-function isMartian(a: number): boolean {
+export function isMartian(a: number): boolean {
   const o1 = a >>> 24, o2 = (a >>> 16) & 0xff;
   return o1 === 0 || o1 === 127 || o1 >= 224 || (o1 === 169 && o2 === 254);
 }

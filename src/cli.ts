@@ -13,12 +13,17 @@ import { PfsimError } from './errors.js';
 import { readFlows } from './verdict/flows.js';
 import { judgePlan } from './verdict/judge.js';
 import { renderDemo, renderDemoTraces, runDemo, runDemoTraces, writeDemo } from './demo/run.js';
-import { replayCapture } from './verdict/replay.js';
+import { defaultWorkers, parseWorkers, replayPooled } from './pool/run.js';
+import { wantProgress } from './pool/progress.js';
 import { doctor, renderDoctor } from './kernel/doctor.js';
 import { cleanupDeadOwners, renderCleanup } from './kernel/cleanup.js';
-import { FlowTable, renderSummary } from './verdict/summary.js';
+import { renderSummary } from './verdict/summary.js';
+import { registerReportCommand } from './report/command.js';
+import { registerDiffCommand } from './verdict/diff-command.js';
+import { registerLiveCommands } from './live/command.js';
 import { writeFileSync, writeSync } from 'node:fs';
 import type { Plan } from './compile/plan.js';
+import type { CaptureStop } from './capture/reader.js';
 import type { EngineName } from './engines/engine.js';
 
 const collect = (v: string, prev: string[]): string[] => [...prev, v];
@@ -31,19 +36,46 @@ function writeJson(file: string, value: unknown): void {
   }
 }
 
-/** One line per packet, streamed in batches so a large capture does not pile up in memory. */
-function verdictCapture(plan: Plan, file: string, engines: readonly EngineName[], json: boolean): void {
+/** keepGoing: the one line saying where a damaged capture stopped being read (the summary counts it). */
+function warnStopped(stop: CaptureStop | undefined): void {
+  if (stop !== undefined) process.stderr.write(`pfsim: warning: ${stop.message}; reading stopped there, the rest (${stop.bytesUnread} bytes) counts as one file-error skip (--keep-going)\n`);
+}
+
+/**
+ * Writes all of `text` to `fd`. A pipe's reader may be slower than us: writeSync then writes
+ * part of the data (or fails with EAGAIN on a non-blocking pipe), so loop, pausing briefly
+ * when the pipe is full instead of spinning.
+ */
+function writeAll(fd: number, text: string): void {
+  const data = Buffer.from(text);
+  for (let off = 0; off < data.length;) {
+    try {
+      off += writeSync(fd, data, off);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EAGAIN') throw e;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1);
+    }
+  }
+}
+
+/**
+ * One line per packet, streamed in batches so a large capture does not pile up in memory.
+ * The pool's workers judge; the lines come back in trace order.
+ */
+async function verdictCapture(plan: Plan, file: string, engines: readonly EngineName[], json: boolean, keepGoing: boolean, workers: number): Promise<void> {
   let buf: string[] = [];
-  const flush = () => { if (buf.length) { writeSync(1, buf.join('')); buf = []; } };
-  const r = replayCapture(plan, file, engines, {
+  const flush = () => { if (buf.length) { writeAll(1, buf.join('')); buf = []; } };
+  const progress = wantProgress({ json, streamsStdout: true });
+  const r = await replayPooled(plan, file, engines, { workers, keepGoing, summary: false, progress, sink: {
     packet: (v) => {
       if (json) buf.push(JSON.stringify(v) + '\n');
       else if (v.verdict === 'skip') buf.push(`${String(v.index).padStart(7)}  skip   ${v.reason}\n`);
       else buf.push(`${String(v.index).padStart(7)}  ${v.verdict.padEnd(5)}  ${`${v.proto} ${v.src}:${v.sport} -> ${v.dst}:${v.dport}`.padEnd(58)} ${Object.entries(v.engines).map(([k, x]) => `${k}=${x}`).join(' ')}${v.agree ? '' : '  DISAGREE'}  ${v.reason}\n`);
       if (buf.length >= 4096) flush();
     },
-  });
+  } });
   flush();
+  warnStopped(r.totals.stopped);
   if (!json) {
     const t = r.totals;
     const skipped = Object.entries(t.skippedBy).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${n}`).join(', ');
@@ -94,12 +126,17 @@ function program(): Command {
     .option('--engines <list>', 'engines: chain,maps,bpf,iptables,nft or all', 'all')
     .option('--json', 'print one JSON object per flow or packet')
     .option('--stateful', 'flows only: carry conntrack state from line to line (lines are packets in order)')
-    .action((o: { cluster: string[]; flows?: string; pcap?: string; engines: string; json?: boolean; stateful?: boolean }) => {
+    .option('--keep-going', 'pcap only: a damaged capture is read up to the damage, which counts as a file-error skip, instead of failing')
+    .option('--workers <n>', `pcap only: judge in N worker threads, 1 on the main thread (default: one per core, ${defaultWorkers()} here)`)
+    .action(async (o: { cluster: string[]; flows?: string; pcap?: string; engines: string; json?: boolean; stateful?: boolean; keepGoing?: boolean; workers?: string }) => {
       const engines = parseEngineList(o.engines);
       if ((o.flows === undefined) === (o.pcap === undefined)) throw new PfsimError('PFSIM_ERR_USAGE', 'verdict: give exactly one of --flows or --pcap');
+      if (o.keepGoing && o.pcap === undefined) throw new PfsimError('PFSIM_ERR_USAGE', 'verdict: --keep-going applies to --pcap');
+      if (o.workers !== undefined && o.pcap === undefined) throw new PfsimError('PFSIM_ERR_USAGE', 'verdict: --workers applies to --pcap');
       if (o.pcap !== undefined) {
+        const workers = o.workers === undefined ? defaultWorkers() : parseWorkers(o.workers);
         const plan = compile(loadCluster(o.cluster));
-        verdictCapture(plan, o.pcap, engines, o.json === true);
+        await verdictCapture(plan, o.pcap, engines, o.json === true, o.keepGoing === true, workers);
         return;
       }
       const flows = readFlows(o.flows!);
@@ -126,12 +163,18 @@ function program(): Command {
     .requiredOption('--pcap <file>', 'a pcap or pcapng capture')
     .option('--engines <list>', 'engines: chain,maps,bpf,iptables,nft or all', 'all')
     .option('--json <file>', 'also write the summary as JSON to this file')
-    .action((o: { cluster: string[]; pcap: string; engines: string; json?: string }) => {
+    .option('--keep-going', 'a damaged capture is read up to the damage, which counts as a file-error skip, instead of failing')
+    .option('--workers <n>', `judge in N worker threads, 1 on the main thread (default: one per core, ${defaultWorkers()} here)`)
+    .action(async (o: { cluster: string[]; pcap: string; engines: string; json?: string; keepGoing?: boolean; workers?: string }) => {
       const engines = parseEngineList(o.engines);
+      const workers = o.workers === undefined ? defaultWorkers() : parseWorkers(o.workers);
       const plan = compile(loadCluster(o.cluster));
-      const table = new FlowTable();
-      replayCapture(plan, o.pcap, engines, { packet: (v, bytes) => table.add(v, bytes) });
-      const summary = table.summary();
+      // the workers count connections; the main thread only reads, hashes and merges
+      const r = await replayPooled(plan, o.pcap, engines, {
+        workers, keepGoing: o.keepGoing === true, progress: wantProgress({ json: o.json !== undefined, streamsStdout: false }),
+      });
+      warnStopped(r.totals.stopped);
+      const summary = r.summary!;
       process.stdout.write(renderSummary(summary, engines));
       if (o.json) writeJson(o.json, { capture: o.pcap, engines, ...summary });
     });
@@ -150,6 +193,9 @@ function program(): Command {
       process.stdout.write(renderCleanup(r));
       if (r.failed.length > 0) throw new PfsimError('PFSIM_ERR_UNSUPPORTED', `cleanup: ${r.failed.length} object(s) could not be removed`);
     });
+  registerReportCommand(p);
+  registerLiveCommands(p);
+  registerDiffCommand(p);
   return p;
 }
 

@@ -11,6 +11,8 @@ export type PfsimErrorCode =
   | 'PFSIM_ERR_NATIVE'          // the native addon failed to load or refused its input
   | 'PFSIM_ERR_COMPILE'         // the cluster cannot be compiled (limits exceeded)
   | 'PFSIM_ERR_CAPTURE'         // a capture file is malformed (names file and byte offset)
+  | 'PFSIM_ERR_RESULTS'         // a results.json is malformed or of another version (names file and field path)
+  | 'PFSIM_ERR_WORKER'          // a replay pool worker thread failed or exited
   | 'PFSIM_ERR_UNSUPPORTED';    // a feature this machine lacks (carries feature and minimum kernel)
 
 export class PfsimError extends Error {

@@ -95,7 +95,7 @@ describe('without privileges (user nobody, no capabilities)', () => {
     setup();
     const all = asNobody(['verdict', '--cluster', join(dir, 'demo'), '--flows', flows, '--engines', 'all', '--json']);
     expect(all.code, all.stderr).toBe(0);
-    expect(Object.keys(JSON.parse(all.stdout.trim()).engines).sort()).toEqual(['chain', 'maps']);
+    expect(Object.keys(JSON.parse(all.stdout.trim()).engines).sort()).toEqual(['aws', 'chain', 'maps']);
     for (const e of ['bpf', 'iptables', 'nft', 'tc']) {
       const r = asNobody(['verdict', '--cluster', join(dir, 'demo'), '--flows', flows, '--engines', `chain,${e}`]);
       expect(r.code, e).toBe(1);

@@ -11,6 +11,9 @@
 #include <cstring>
 #include <string>
 
+#include <linux/if_packet.h>
+#include <sys/socket.h>
+
 #include <napi.h>
 
 #include "capture/capture.h"
@@ -375,10 +378,37 @@ private:
 	struct pfc_parser *p_ = nullptr;
 };
 
+/*
+ * packetStats(fd) -> {packets, drops}: the counters of an AF_PACKET socket (a live capture's,
+ * src/live/source.ts) since the previous call, since reading them resets them. packets counts
+ * every frame the socket's filter accepted, drops those the full ring had no room for.
+ */
+Napi::Value PacketStats(const Napi::CallbackInfo &info)
+{
+	Napi::Env env = info.Env();
+	struct tpacket_stats_v3 st;
+	socklen_t len = sizeof(st);
+	Napi::Object o;
+	uint32_t fd;
+
+	if (!GetU32(info, 0, "fd", &fd))
+		return env.Undefined();
+	std::memset(&st, 0, sizeof(st));
+	if (getsockopt(static_cast<int>(fd), SOL_PACKET, PACKET_STATISTICS, &st, &len) < 0) {
+		ThrowError(env, std::string("packetStats: ") + std::strerror(errno));
+		return env.Undefined();
+	}
+	o = Napi::Object::New(env);
+	o.Set("packets", Napi::Number::New(env, st.tp_packets));
+	o.Set("drops", Napi::Number::New(env, st.tp_drops));
+	return o;
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports)
 {
 	exports.Set("Classifier", Classifier::Define(env));
 	exports.Set("CaptureParser", CaptureParser::Define(env));
+	exports.Set("packetStats", Napi::Function::New<PacketStats>(env, "packetStats"));
 	pfsim_bpf::Init(env, exports);
 	return exports;
 }

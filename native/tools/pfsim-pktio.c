@@ -5,7 +5,11 @@
  * usage: pfsim-pktio SRC_NETNS_PATH SRC_IF DST_NETNS_PATH DST_IF TTL QUIET_MS MAX_MS
  * stdin:  records of a u16 big-endian length and that many frame bytes; record i carries
  *         id i in its IPv4 identification or IPv6 flow label and TTL/hop limit TTL.
- * stdout: one '0' or '1' per record (arrived), then a newline.
+ * stdout: one '0' or '1' per record (arrived), then a newline; then the nanoseconds the send
+ *         loop took, then a newline. Sending to a veth runs the receiving side's stack (the
+ *         node's forwarding, its netfilter hooks and tc programs) in the sender's softirq, so
+ *         that time is the kernel's cost of the whole path, without process start-up or the
+ *         wait for stragglers.
  * An arrival is an IPv4/IPv6 frame on DST_IF whose TTL is TTL - 1 (forwarded once) and whose
  * id is in range. Exit 0 on success, 1 on any error (message on stderr), 2 on receive drops.
  */
@@ -28,12 +32,17 @@
 
 #define MAX_RECORDS 65536
 
-static long long now_ms(void)
+static long long now_ns(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return (long long)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static long long now_ms(void)
+{
+	return now_ns() / 1000000;
 }
 
 static int enter_netns(const char *path)
@@ -132,7 +141,7 @@ int main(int argc, char **argv)
 	char *seen = NULL;
 	size_t inlen = 0, off;
 	long n = 0, arrived = 0;
-	long long last, start;
+	long long last, start, send_ns;
 	int rx = -1, tx = -1, ttl, quiet, maxms, rcvbuf = 32 << 20, err, ret = 1;
 
 	if (argc != 8) {
@@ -203,6 +212,7 @@ int main(int argc, char **argv)
 	/* whatever was queued before the first frame is noise */
 	drain(rx, seen, 0, ttl);
 	start = now_ms();
+	send_ns = now_ns();
 	for (off = 0; off < inlen;) {
 		size_t fl = ((size_t)in[off] << 8) | in[off + 1];
 		const unsigned char *f = in + off + 2;
@@ -224,6 +234,7 @@ int main(int argc, char **argv)
 		off += 2 + fl;
 		arrived += drain(rx, seen, n, ttl);
 	}
+	send_ns = now_ns() - send_ns;
 	/* wait until nothing more arrives for QUIET_MS, at most MAX_MS in all */
 	last = now_ms();
 	while (arrived < n) {
@@ -244,6 +255,7 @@ int main(int argc, char **argv)
 	seen[n] = '\n';
 	seen[n + 1] = 0;
 	fputs(seen, stdout);
+	printf("%lld\n", send_ns);
 	ret = 0;
 	if (getsockopt(rx, SOL_PACKET, PACKET_STATISTICS, &st, &stl) == 0 && st.tp_drops) {
 		fprintf(stderr, "pfsim-pktio: receive socket dropped %u frames\n", st.tp_drops);

@@ -62,11 +62,18 @@ function checkU32(v: number, what: string): number {
 /** A file written through a buffer: callers reserve room, fill it through `view`, and move on. */
 class BufferedFile {
   private fd: number | undefined;
+  /** false for a descriptor the caller opened (standard output): close() leaves it open */
+  private readonly owned: boolean;
   private buf = new Uint8Array(FLUSH_BYTES);
   view = new DataView(this.buf.buffer);
   private pos = 0;
 
-  constructor(readonly path: string) {
+  constructor(readonly path: string, fd?: number) {
+    this.owned = fd === undefined;
+    if (fd !== undefined) {
+      this.fd = fd;
+      return;
+    }
     try {
       this.fd = openSync(path, 'w');
     } catch (e) {
@@ -120,7 +127,7 @@ class BufferedFile {
     const fd = this.fd;
     this.fd = undefined;
     try {
-      closeSync(fd);
+      if (this.owned) closeSync(fd);
     } catch (e) {
       failure ??= ioError(this.path, 'close', e);
     }
@@ -137,6 +144,8 @@ export interface PcapWriterOptions {
   readonly resolution?: TimestampResolution;
   /** default 'le' */
   readonly byteOrder?: ByteOrder;
+  /** write to this open descriptor (1: standard output) instead of opening `path`, which then only names it in errors; close() flushes and leaves it open */
+  readonly fd?: number;
 }
 
 /** Writes a classic pcap file: a 24-byte global header, then one 16-byte header per record. */
@@ -154,7 +163,7 @@ export class PcapWriter {
     this.snaplen = checkU32(opts.snaplen ?? DEFAULT_SNAPLEN, 'snaplen');
     if (this.snaplen === 0) throw usage('snaplen: 0 would capture nothing (pcapng has "no limit", pcap does not)');
     const linkType = checkU32(opts.linkType, 'linkType');
-    this.file = new BufferedFile(path);
+    this.file = new BufferedFile(path, opts.fd);
     const at = this.file.reserve(24);
     const v = this.file.view;
     v.setUint32(at, this.ns ? PCAP_MAGIC_NS : PCAP_MAGIC_US, this.le);
@@ -184,6 +193,11 @@ export class PcapWriter {
     v.setUint32(at + 12, origLen, this.le);
     this.file.bytes(at + 16, data.subarray(0, cap));
     this.packets++;
+  }
+
+  /** Writes out what is buffered, so a reader of a live capture sees every record so far. */
+  flush(): void {
+    this.file.flush();
   }
 
   /** Flushes and closes the file; calling it again does nothing. */

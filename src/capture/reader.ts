@@ -18,18 +18,22 @@
  * Error contract: PfsimError PFSIM_ERR_INPUT_READ when the file cannot be opened or read,
  * CaptureError (PFSIM_ERR_CAPTURE) `FILE: byte offset N: what` for a malformed file, after every
  * packet before the fault was returned; PFSIM_ERR_USAGE for bad options; PFSIM_ERR_NATIVE from
- * the addon.
+ * the addon. With `keepGoing`, damage past the file header instead ends the read with one more
+ * slot, status SKIP_FILE_ERROR ('file-error') at the fault's offset, and totals().stopped says
+ * where and why: the damage is counted, not thrown. The parser cannot resync after a broken
+ * length (nothing in either format marks where the next record starts), so the read stops.
+ * A file whose header is bad (no capture at all, or an unknown version) still throws.
  */
-import { closeSync, openSync, readSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { PfsimError, wrapError } from '../errors.js';
 import { loadNative } from '../engines/native.js';
 import { PKT_BYTES } from '../engines/packet.js';
 
 /*
- * struct pfc_meta (native/src/capture/capture.h): ten u32 words per packet, 64-bit values as
+ * struct pfc_meta (native/src/capture/capture.h): twelve u32 words per packet, 64-bit values as
  * low and high words.
  */
-export const META_WORDS = 10;
+export const META_WORDS = 12;
 /** file offset of the record: the pcap record header, or the pcapng block */
 export const META_OFFSET_LO = 0;
 export const META_OFFSET_HI = 1;
@@ -43,6 +47,19 @@ export const META_ORIGLEN = 6;
 export const META_IFINDEX = 7;
 export const META_LINKTYPE = 8;
 export const META_STATUS = 9;
+/**
+ * What a parser with a fixed L4 offset reads, as the VPC CNI agent's tc programs do (struct
+ * pfc_fixed_view in capture.h; the aws engine judges with it): the ports at IP header + 20
+ * (IPv6 + 40), sport << 16 | dport, and the protocol byte read plus FIXED_VIEW_* flags.
+ */
+export const META_FIXED_PORTS = 10;
+export const META_FIXED_INFO = 11;
+export const FIXED_VIEW_PROTO_MASK = 0xff;
+export const FIXED_VIEW_VALID = 0x100;
+export const FIXED_VIEW_IPV4_OPTIONS = 0x200;
+export const FIXED_VIEW_LATER_FRAGMENT = 0x400;
+export const FIXED_VIEW_IPV6_EXT = 0x800;
+export const FIXED_VIEW_SHORT = 0x1000;
 
 /** Packet statuses by code (PFC_OK, PFC_SKIP_* in capture.h). */
 export const PACKET_STATUSES = [
@@ -68,9 +85,16 @@ export const SKIP_BAD_IP_HEADER = 5;
 export const SKIP_BAD_L4_HEADER = 6;
 export const SKIP_HEADER_LIMIT = 7;
 export const SKIP_TRUNCATED_RECORD = 8;
+/**
+ * Not a parser status: the slot a keepGoing reader adds at a file error, standing for the
+ * damaged record and everything after it, which could not be read.
+ */
+export const SKIP_FILE_ERROR = 0xff;
+export const FILE_ERROR_REASON = 'file-error';
 
-/** The name of a packet status code: 'ok', a skip reason, or `unknown-N`. */
+/** The name of a packet status code: 'ok', a skip reason, 'file-error', or `unknown-N`. */
 export function skipReasonName(code: number): string {
+  if (code === SKIP_FILE_ERROR) return FILE_ERROR_REASON;
   return PACKET_STATUSES[code] ?? `unknown-${code}`;
 }
 
@@ -107,14 +131,24 @@ export interface CaptureBatch {
   readonly count: number;
 }
 
+/** Where a keepGoing read stopped at a file error. */
+export interface CaptureStop {
+  /** byte offset of the fault, as a CaptureError would name it */
+  readonly offset: number;
+  /** `FILE: byte offset N: what`, the CaptureError's message */
+  readonly message: string;
+  /** file bytes from the record the fault is in to the end of the file, not read */
+  readonly bytesUnread: number;
+}
+
 export interface CaptureTotals {
   readonly format: 'pcap' | 'pcapng' | 'none';
-  /** packet records, = slots returned */
+  /** packet records, = slots returned (with keepGoing, the file-error slot included) */
   readonly packets: number;
   readonly ok: number;
   readonly skipped: number;
-  /** skipped packets by reason, every reason present */
-  readonly skippedBy: Readonly<Record<SkipReason, number>>;
+  /** skipped packets by reason, every parser reason present; 'file-error' only after a keepGoing stop */
+  readonly skippedBy: Readonly<Record<SkipReason, number>> & { readonly 'file-error'?: number };
   /** file bytes parsed */
   readonly bytes: number;
   readonly sections: number;
@@ -122,6 +156,8 @@ export interface CaptureTotals {
   /** first fragments remembered, and remembered ones pushed out of the bounded table */
   readonly fragRemembered: number;
   readonly fragEvicted: number;
+  /** set when a keepGoing read stopped at a file error */
+  readonly stopped?: CaptureStop;
 }
 
 export interface CaptureReaderOptions {
@@ -129,6 +165,8 @@ export interface CaptureReaderOptions {
   readonly batchSize?: number;
   /** initial chunk buffer in bytes; default 1 MiB */
   readonly chunkBytes?: number;
+  /** a file error ends the read with a 'file-error' slot instead of throwing (see the module comment) */
+  readonly keepGoing?: boolean;
 }
 
 interface ParseResult {
@@ -184,6 +222,15 @@ function captureParserClass(): CaptureParserClass {
   return cls;
 }
 
+/**
+ * A bare native parser, for callers that frame the bytes themselves (src/live hands it live
+ * frames as pcap records). Throws PfsimError PFSIM_ERR_NATIVE when the addon is missing or its
+ * layout differs from this file's.
+ */
+export function createCaptureParser(): NativeCaptureParser {
+  return new (captureParserClass())();
+}
+
 /** A malformed capture file: `offset` is the byte offset the message names. */
 export class CaptureError extends PfsimError {
   readonly file: string;
@@ -205,7 +252,10 @@ function checkCount(v: number | undefined, def: number, min: number, max: number
 export class CaptureReader implements Iterable<CaptureBatch>, AsyncIterable<CaptureBatch> {
   readonly path: string;
   readonly batchSize: number;
+  readonly keepGoing: boolean;
   private fd: number | undefined;
+  /** the file's size when opened (0 when it has none, like a pipe) */
+  private size = 0;
   private parser: NativeCaptureParser | undefined;
   private chunk: Uint8Array;
   /** chunk[start .. fill) holds the unparsed file bytes from file offset pos on */
@@ -219,16 +269,23 @@ export class CaptureReader implements Iterable<CaptureBatch>, AsyncIterable<Capt
   private last: CaptureTotals | undefined;
   /** an error met after some packets of a batch: thrown by the next call */
   private pending: PfsimError | undefined;
+  private stopped: CaptureStop | undefined;
 
   constructor(path: string, opts: CaptureReaderOptions = {}) {
     this.path = path;
     this.batchSize = checkCount(opts.batchSize, DEFAULT_BATCH, 1, 1 << 20, 'batchSize');
+    this.keepGoing = opts.keepGoing === true;
     const chunkBytes = checkCount(opts.chunkBytes, DEFAULT_CHUNK, 16, 1 << 30, 'chunkBytes');
     const Parser = captureParserClass();
     try {
       this.fd = openSync(path, 'r');
     } catch (e) {
       throw new PfsimError('PFSIM_ERR_INPUT_READ', `${path}: cannot open: ${(e as NodeJS.ErrnoException).code ?? String(e)}`, { cause: e });
+    }
+    try {
+      this.size = fstatSync(this.fd).size;
+    } catch {
+      // only the keepGoing summary's count of unread bytes needs it
     }
     this.parser = new Parser();
     this.chunk = new Uint8Array(chunkBytes);
@@ -274,10 +331,35 @@ export class CaptureReader implements Iterable<CaptureBatch>, AsyncIterable<Capt
     } catch (e) {
       // the packets before the fault are good: hand them out, throw on the next call
       const err = this.fail(e);
+      if (this.keepGoing && err instanceof CaptureError && this.pastHeader()) {
+        this.stopAt(err, pkts, meta, got);
+        return got + 1;
+      }
       if (got === 0) throw err;
       this.pending = err;
     }
     return got;
+  }
+
+  /** the file header was good: a pcap header, or a pcapng section header (the parser is closed) */
+  private pastHeader(): boolean {
+    const t = this.last ?? emptyTotals();
+    return t.format === 'pcap' || t.sections > 0;
+  }
+
+  /**
+   * keepGoing: the file error becomes slot `at` (the caller's arrays always have room: the
+   * fault stopped a batch short), an all-zero record with status SKIP_FILE_ERROR.
+   */
+  private stopAt(err: CaptureError, pkts: Uint8Array, meta: Uint32Array, at: number): void {
+    const recordAt = Math.min(err.offset, this.pos);
+    this.stopped = { offset: err.offset, message: err.message, bytesUnread: Math.max(0, this.size - recordAt) };
+    pkts.fill(0, at * PKT_BYTES, (at + 1) * PKT_BYTES);
+    const m = at * META_WORDS;
+    meta.fill(0, m, m + META_WORDS);
+    meta[m + META_OFFSET_LO] = err.offset % 2 ** 32;
+    meta[m + META_OFFSET_HI] = Math.floor(err.offset / 2 ** 32);
+    meta[m + META_STATUS] = SKIP_FILE_ERROR;
   }
 
   /** The next batch in the reader's own arrays (overwritten by the following call), or undefined at the end. */
@@ -304,8 +386,17 @@ export class CaptureReader implements Iterable<CaptureBatch>, AsyncIterable<Capt
 
   /** Packets so far (all of them once the file is read); still answers after close(). */
   totals(): CaptureTotals {
-    if (this.parser === undefined) return this.last ?? emptyTotals();
-    const s = this.parser.stats();
+    const t = this.parser === undefined ? this.last ?? emptyTotals() : this.parserTotals(this.parser);
+    const stop = this.stopped;
+    if (stop === undefined) return t;
+    return {
+      ...t, packets: t.packets + 1, skipped: t.skipped + 1,
+      skippedBy: { ...t.skippedBy, [FILE_ERROR_REASON]: 1 }, stopped: stop,
+    };
+  }
+
+  private parserTotals(parser: NativeCaptureParser): CaptureTotals {
+    const s = parser.stats();
     const skippedBy = {} as Record<SkipReason, number>;
     let skipped = 0;
     for (let code = 1; code < PACKET_STATUSES.length; code++) {
@@ -322,7 +413,7 @@ export class CaptureReader implements Iterable<CaptureBatch>, AsyncIterable<Capt
   /** Closes the file and frees the parser; calling it again does nothing. */
   close(): void {
     if (this.parser !== undefined) {
-      this.last = this.totals();
+      this.last = this.parserTotals(this.parser);
       this.parser.close();
       this.parser = undefined;
     }

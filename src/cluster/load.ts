@@ -5,7 +5,8 @@
  */
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseAllDocuments } from 'yaml';
+import { getHeapStatistics } from 'node:v8';
+import { Composer, LineCounter, Parser } from 'yaml';
 import { PfsimError } from '../errors.js';
 import { parseCidr, parseIp, cidrCovers, type Cidr } from '../net/ip.js';
 import {
@@ -16,6 +17,17 @@ import {
 } from './model.js';
 
 const MAX_FILE_BYTES = 256 * 1024 * 1024;
+/*
+ * The YAML library holds about a hundred bytes of syntax tree per byte of the document it is
+ * composing, and a document past the heap would end the process (V8 aborts, no error to
+ * catch). Documents are composed one at a time, so the limit is on the largest one: a 4 GiB
+ * heap allows 20 MiB. JSON is read by JSON.parse, which needs a few bytes per byte.
+ */
+const MAX_YAML_DOC_BYTES = Math.max(1 << 20, Math.floor(getHeapStatistics().heap_size_limit / 200));
+/** kind: List nested in kind: List: deeper than this is refused rather than recursed into */
+const MAX_LIST_DEPTH = 8;
+/** a value quoted in an error message is cut to this many characters */
+const MAX_QUOTED = 60;
 const MANIFEST_EXT = /\.(ya?ml|json)$/i;
 
 /** Kinds a kubectl dump may hold that do not affect NetworkPolicy semantics; skipped. */
@@ -33,8 +45,13 @@ type Obj = Record<string, Json>;
 class Ctx {
   constructor(readonly origin: Origin, readonly what: string) {}
   fail(field: string, why: string): never {
-    throw new PfsimError('PFSIM_ERR_MANIFEST', `${originText(this.origin)} (${this.what}): field ${field}: ${why}`);
+    throw new PfsimError('PFSIM_ERR_MANIFEST', oneLine(`${originText(this.origin)} (${this.what}): field ${field}: ${why}`));
   }
+}
+
+/** An error message stays one line whatever names and values from the file it quotes. */
+function oneLine(msg: string): string {
+  return msg.replace(/[\u0000-\u001f\u007f\u0085\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
 function isObj(v: Json): v is Obj {
@@ -44,7 +61,13 @@ function isObj(v: Json): v is Obj {
 function typeName(v: Json): string {
   if (v === null) return 'null';
   if (Array.isArray(v)) return 'a list';
-  return typeof v === 'object' ? 'an object' : `${typeof v} ${JSON.stringify(v)}`;
+  return typeof v === 'object' ? 'an object' : `${typeof v} ${quote(v)}`;
+}
+
+/** a value for an error message: JSON, cut short (Ctx.fail keeps the line whole) */
+function quote(v: Json): string {
+  const s = JSON.stringify(v) ?? String(v);
+  return s.length > MAX_QUOTED ? `${s.slice(0, MAX_QUOTED)}...` : s;
 }
 
 function obj(ctx: Ctx, v: Json, field: string, optional = true): Obj | undefined {
@@ -68,6 +91,12 @@ function str(ctx: Ctx, v: Json, field: string, optional = false): string | undef
     ctx.fail(field, 'is required');
   }
   if (typeof v !== 'string') ctx.fail(field, `must be a string, got ${typeName(v)}`);
+  return v;
+}
+
+function bool(ctx: Ctx, v: Json, field: string): boolean | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'boolean') ctx.fail(field, `must be true or false, got ${typeName(v)}`);
   return v;
 }
 
@@ -241,7 +270,7 @@ function parsePod(ctx: Ctx, v: Obj): Pod {
       ports.push(cp);
     });
   }
-  const hostNetwork = spec['hostNetwork'] === true;
+  const hostNetwork = bool(ctx, spec['hostNetwork'], 'spec.hostNetwork') ?? false;
   const nodeName = str(ctx, spec['nodeName'], 'spec.nodeName', true);
   return { namespace: md.namespace, name: md.name, labels: md.labels, ips, hostNetwork, ports, origin: ctx.origin, ...(nodeName ? { nodeName } : {}) };
 }
@@ -252,7 +281,7 @@ function parseNode(ctx: Ctx, v: Obj): Node {
   const srcs: { v: Json; f: string }[] = [];
   list(ctx, status['addresses'], 'status.addresses').forEach((a, i) => {
     const ao = obj(ctx, a, `status.addresses[${i}]`, false)!;
-    if (ao['type'] === 'InternalIP') srcs.push({ v: ao['address'], f: `status.addresses[${i}].address` });
+    if (str(ctx, ao['type'], `status.addresses[${i}].type`, true) === 'InternalIP') srcs.push({ v: ao['address'], f: `status.addresses[${i}].address` });
   });
   return { name: md.name, addresses: ipList(ctx, 'status.addresses', srcs), origin: ctx.origin };
 }
@@ -293,7 +322,7 @@ function parsePolicy(ctx: Ctx, v: Obj): NetworkPolicy {
 
 interface Collected { namespaces: Namespace[]; pods: Pod[]; nodes: Node[]; policies: NetworkPolicy[] }
 
-function addObject(into: Collected, v: Json, origin: Origin): void {
+function addObject(into: Collected, v: Json, origin: Origin, depth = 0): void {
   const pre: Ctx = new Ctx(origin, 'object');
   if (!isObj(v)) pre.fail('(document)', `must be a Kubernetes object, got ${typeName(v)}`);
   const kind = v['kind'];
@@ -301,7 +330,8 @@ function addObject(into: Collected, v: Json, origin: Origin): void {
   if (kind === 'List' || kind.endsWith('List')) {
     const items = v['items'];
     if (!Array.isArray(items)) pre.fail('items', `must be a list, got ${typeName(items)}`);
-    items.forEach((it, i) => addObject(into, it, { ...origin, item: i }));
+    if (depth === MAX_LIST_DEPTH) pre.fail('items', `a ${kind} nested more than ${MAX_LIST_DEPTH} deep`);
+    items.forEach((it, i) => addObject(into, it, { ...origin, item: i }, depth + 1));
     return;
   }
   const md = isObj(v['metadata']) ? v['metadata'] : {};
@@ -333,29 +363,105 @@ function listFiles(path: string): string[] {
   });
 }
 
-/** Parses one file's text into documents (YAML multi-doc; JSON is YAML too). */
+/** The first line of a parser's message, without the position it repeats at its end. */
+function parserMessage(msg: string): string {
+  return msg.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
+}
+
+/**
+ * The largest YAML document: its size in characters and where it starts. Documents start at
+ * `---` and end at `...` lines (no block scalar may hold such a line, so the split is exact).
+ */
+function largestYamlDocument(text: string): { size: number; start: number } {
+  const marker = /^(?:---|\.\.\.)(?=[ \t\r\n]|$)/gm;
+  let last = 0;
+  const best = { size: 0, start: 0 };
+  const segment = (end: number): void => {
+    if (end - last > best.size) Object.assign(best, { size: end - last, start: last });
+  };
+  for (let m = marker.exec(text); m !== null; m = marker.exec(text)) {
+    segment(m.index);
+    last = m.index;
+  }
+  segment(text.length);
+  return best;
+}
+
+/**
+ * One JSON document, when the text is JSON: kubectl -o json output, read without the YAML
+ * library's syntax tree. undefined when it does not parse and is small enough for the YAML
+ * path to give the error with its line; a syntax error naming the line otherwise.
+ * Unlike the YAML path, a key given twice keeps its last value (as the API server does).
+ */
+function parseJson(file: string, text: string): { value: Json } | undefined {
+  if (!/^\s*[[{]/.test(text.slice(0, 4096))) return undefined;
+  try {
+    return { value: JSON.parse(text) as Json };
+  } catch (e) {
+    if (largestYamlDocument(text).size <= MAX_YAML_DOC_BYTES) return undefined;
+    const at = /position (\d+)/.exec((e as Error).message);
+    const where = at ? lineCol(text, Number(at[1])) : undefined;
+    throw new PfsimError('PFSIM_ERR_INPUT_PARSE',
+      `${file}: document 1: ${where ? `line ${where.line} column ${where.col}: ` : ''}${parserMessage((e as Error).message)}`);
+  }
+}
+
+/** 1-based line and column of character offset pos */
+function lineCol(text: string, pos: number): { line: number; col: number } {
+  let line = 1, start = 0;
+  for (let i = text.indexOf('\n'); i >= 0 && i < pos; i = text.indexOf('\n', i + 1)) {
+    line++;
+    start = i + 1;
+  }
+  return { line, col: pos - start + 1 };
+}
+
+/**
+ * Parses one file's text into documents: JSON (one document), or YAML composed one document
+ * at a time so that memory follows the largest document, not the file.
+ */
 export function parseManifestText(file: string, text: string, into: Collected): void {
-  const docs = parseAllDocuments(text, { prettyErrors: true });
-  if (!Array.isArray(docs)) {
-    // an empty stream
+  const body = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+  const json = parseJson(file, body);
+  if (json !== undefined) {
+    if (json.value !== null) addObjectChecked(into, json.value, { file, doc: 1 });
     return;
   }
-  docs.forEach((doc, i) => {
-    const origin: Origin = { file, doc: i + 1 };
+  const largest = largestYamlDocument(body);
+  if (largest.size > MAX_YAML_DOC_BYTES) {
+    throw new PfsimError('PFSIM_ERR_INPUT_READ',
+      `${file}: line ${lineCol(body, largest.start).line}: a YAML document of ${largest.size} characters is over the ${MAX_YAML_DOC_BYTES}-character limit for YAML; write it as JSON (kubectl get -o json) or split it into documents`);
+  }
+  const lines = new LineCounter();
+  const composer = new Composer({});
+  let n = 0;
+  for (const doc of composer.compose(new Parser(lines.addNewLine).parse(body))) {
+    n++;
+    const origin: Origin = { file, doc: n };
     if (doc.errors.length > 0) {
       const e = doc.errors[0]!;
-      const [line, col] = e.linePos?.[0] ? [e.linePos[0].line, e.linePos[0].col] : [0, 0];
-      throw new PfsimError('PFSIM_ERR_INPUT_PARSE', `${file}: document ${i + 1}: line ${line} column ${col}: ${e.message.split('\n')[0]}`);
+      const { line, col } = lines.linePos(e.pos[0]);
+      throw new PfsimError('PFSIM_ERR_INPUT_PARSE', `${file}: document ${n}: line ${line} column ${col}: ${parserMessage(e.message)}`);
     }
     let value: Json;
     try {
       value = doc.toJS({ maxAliasCount: 100 });
     } catch (e) {
-      throw new PfsimError('PFSIM_ERR_INPUT_PARSE', `${file}: document ${i + 1}: ${(e as Error).message.split('\n')[0]}`);
+      throw new PfsimError('PFSIM_ERR_INPUT_PARSE', `${file}: document ${n}: ${parserMessage((e as Error).message)}`);
     }
-    if (value === null || value === undefined) return; // an empty document (e.g. trailing ---)
+    if (value === null || value === undefined) continue; // an empty document (e.g. trailing ---)
+    addObjectChecked(into, value, origin);
+  }
+}
+
+/** addObject, with a stack overflow on absurdly nested values turned into an error naming the document */
+function addObjectChecked(into: Collected, value: Json, origin: Origin): void {
+  try {
     addObject(into, value, origin);
-  });
+  } catch (e) {
+    if (!(e instanceof RangeError) || !/call stack/.test(e.message)) throw e;
+    throw new PfsimError('PFSIM_ERR_MANIFEST', `${originText(origin)}: nested too deeply to read`);
+  }
 }
 
 function checkDuplicates<T extends { name: string; origin?: Origin }>(items: T[], key: (t: T) => string, kind: string): void {
@@ -365,7 +471,7 @@ function checkDuplicates<T extends { name: string; origin?: Origin }>(items: T[]
     const prev = seen.get(k);
     if (prev) {
       throw new PfsimError('PFSIM_ERR_MANIFEST',
-        `${it.origin ? originText(it.origin) : '?'}: ${kind} ${k} is defined twice (first at ${prev.origin ? originText(prev.origin) : '?'})`);
+        oneLine(`${it.origin ? originText(it.origin) : '?'}: ${kind} ${k} is defined twice (first at ${prev.origin ? originText(prev.origin) : '?'})`));
     }
     seen.set(k, it);
   }

@@ -4,6 +4,7 @@ import { formatIp } from '../net/ip.js';
 import { resolve } from '../policy/resolve.js';
 import { compileChainTable } from './chain.js';
 import { compileMaps } from './maps.js';
+import { compileAws } from './aws.js';
 import { type Plan, type PlanPod, type PlanRule, PLAN_VERSION } from './plan.js';
 
 export function compile(cluster: Cluster): Plan {
@@ -24,5 +25,6 @@ export function compile(cluster: Cluster): Plan {
     rules,
     chain: { ipv4: compileChainTable(res, 4), ipv6: compileChainTable(res, 6) },
     maps: compileMaps(res),
+    aws: compileAws(res, cluster),
   };
 }

@@ -6,6 +6,7 @@
  * cluster → compile (this folder) → plan → engines (src/engines) → verdicts → report
  */
 import type { Direction } from '../cluster/model.js';
+import type { AwsPlan } from './aws.js';
 
 export const PLAN_VERSION = 1;
 
@@ -125,4 +126,6 @@ export interface Plan {
   readonly rules: readonly PlanRule[];
   readonly chain: { readonly ipv4: ChainTable; readonly ipv6: ChainTable };
   readonly maps: MapsPlan;
+  /** the VPC CNI agent's own map contents, for the aws engine (src/compile/aws.ts) */
+  readonly aws?: AwsPlan;
 }

@@ -12,6 +12,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { MapsDelta } from '../compile/delta.js';
 import type { Plan } from '../compile/plan.js';
 import { encodeMaps, type MapsLayout } from '../compile/layout.js';
 import { PfsimError, wrapError } from '../errors.js';
@@ -19,6 +20,9 @@ import { NO_REF, OUT_WORDS, REASON_NOT_ISOLATED, type Engine, type EngineOptions
 import { loadNative, packageRoot, type MapsClassifier } from './native.js';
 import { readPacket } from './packet.js';
 import { MapsExplainer } from './explain.js';
+import {
+  capacitiesFor, type MapCapacities, MapsUpdater, type MapsView, type NativeMapsUpdate, type PreparedMapsDelta,
+} from './map-update.js';
 
 /** the tc program's object, relative to the package root */
 export const BPF_OBJECT_PATH = join('native', 'build', 'bpf', 'pfsim_tc.bpf.o');
@@ -35,7 +39,12 @@ export interface BpfRun {
 }
 
 /** One loaded tc program with its maps, run by BPF_PROG_TEST_RUN; usable from one thread. */
-export interface NativeBpfClassifier extends MapsClassifier {
+export interface NativeBpfClassifier extends MapsClassifier, NativeMapsUpdate {
+  /** As MapsClassifier.load(); `capacity` makes the maps larger than the load, for later deltas. */
+  load(
+    podAddrs: Uint8Array, podStates: Uint32Array, trieCount: number, entryKeys: Uint8Array, entryTries: Uint32Array,
+    entryValues: Uint32Array, values: Uint8Array, ext: Uint8Array, capacity?: Partial<MapCapacities>,
+  ): void;
   /**
    * One test run on a raw Ethernet frame (14 bytes to 256 KiB). The kernel takes at most
    * about 3.7 KiB, so a frame runs as its first 3 KiB: the program reads headers only.
@@ -164,16 +173,25 @@ export function createBpfClassifier(opts: { ctCapacity?: number } = {}): NativeB
 export interface BpfEngineOptions extends EngineOptions {
   /** conntrack LRU capacity (default 65536) */
   readonly ctCapacity?: number;
+  /** map sizes, for later updates (default: twice the plan's needs; see capacitiesFor()) */
+  readonly capacity?: Partial<MapCapacities>;
+}
+
+/** A maps update checked against the loaded maps and laid out; see BpfEngine.prepareUpdate(). */
+export interface PreparedUpdate {
+  readonly maps: PreparedMapsDelta;
+  readonly plan: Plan;
 }
 
 export class BpfEngine implements Engine {
   readonly name = 'bpf' as const;
-  private readonly plan: Plan;
+  private plan: Plan;
   private readonly layout: MapsLayout;
   private readonly stateful: boolean;
   private readonly classifier: NativeBpfClassifier;
   /** pod address → pod id, and each trie's parsed prefixes, built on the first describe() */
-  private readonly explainer: MapsExplainer;
+  private explainer: MapsExplainer;
+  private readonly updater: MapsUpdater;
 
   /**
    * Throws PfsimError: PFSIM_ERR_UNSUPPORTED when the engine is unavailable here or a value
@@ -195,7 +213,9 @@ export class BpfEngine implements Engine {
       });
       this.layout = encodeMaps(plan.maps);
       const l = this.layout;
-      classifier.load(l.podAddrs, l.podStates, l.trieCount, l.entryKeys, l.entryTries, l.entryValues, l.values, l.ext);
+      const capacity = capacitiesFor(l, opts.capacity);
+      classifier.load(l.podAddrs, l.podStates, l.trieCount, l.entryKeys, l.entryTries, l.entryValues, l.values, l.ext, capacity);
+      this.updater = new MapsUpdater(classifier, plan.maps, l, capacity, max);
     } catch (err) {
       classifier?.close();
       if (err instanceof PfsimError && err.code === 'PFSIM_ERR_UNSUPPORTED' && err.message.startsWith('bpf: unavailable')) throw err;
@@ -205,7 +225,45 @@ export class BpfEngine implements Engine {
   }
 
   classify(pkts: Uint8Array, count: number, out: Uint32Array): void {
+    this.updater.assertUsable('bpf engine');
     this.classifier.classifyBatch(pkts, count, out, this.stateful);
+  }
+
+  /**
+   * Checks `delta` (src/compile/delta.ts diffMaps, from the loaded plan's maps to `next`'s)
+   * against the loaded maps and lays it out for the addon; nothing changes yet. Throws
+   * PfsimError PFSIM_ERR_COMPILE (prefixed "bpf engine: update: ") when it does not fit the
+   * maps' sizes or was made for other maps, PFSIM_ERR_UNSUPPORTED for a value too long.
+   */
+  prepareUpdate(delta: MapsDelta, next: Plan): PreparedUpdate {
+    this.updater.assertUsable('bpf engine');
+    try {
+      return { maps: this.updater.prepare(delta, next.maps), plan: next };
+    } catch (err) {
+      throw wrapError('bpf engine: update', err);
+    }
+  }
+
+  /**
+   * Applies a prepared update: ONE addon call issuing every bpf_map_update_elem and
+   * bpf_map_delete_elem of the delta on the live maps (conntrack is kept). Returns the map
+   * operations made; the engine judges and explains as `next` from then on.
+   */
+  commitUpdate(p: PreparedUpdate): number {
+    const ops = this.updater.commit(p.maps, 'bpf engine');
+    this.plan = p.plan;
+    this.explainer = new MapsExplainer(p.plan);
+    return ops;
+  }
+
+  /** prepareUpdate() then commitUpdate(). */
+  applyDelta(delta: MapsDelta, next: Plan): number {
+    return this.commitUpdate(this.prepareUpdate(delta, next));
+  }
+
+  /** The maps as the kernel holds them now, read back element by element. */
+  dumpMaps(): MapsView {
+    return this.updater.dump('bpf engine');
   }
 
   describe(pkts: Uint8Array, out: Uint32Array, i: number): string {

@@ -7,8 +7,10 @@
  *   [2] egress   engine-specific reference to what decided the egress side (or NO_REF)
  *   [3] ingress  engine-specific reference to what decided the ingress side (or NO_REF)
  * `describe` turns one verdict into the human reason, e.g. "allowed by default/p ingress".
+ * The aws engine (the VPC CNI agent's own semantics) also carries, in bits 8..15 of word [1],
+ * why it departs from Kubernetes semantics; `departure` names it.
  */
-export const ENGINE_NAMES = ['chain', 'maps', 'bpf', 'iptables', 'nft', 'tc'] as const;
+export const ENGINE_NAMES = ['chain', 'maps', 'bpf', 'iptables', 'nft', 'tc', 'aws'] as const;
 export type EngineName = (typeof ENGINE_NAMES)[number];
 
 export const OUT_WORDS = 4;
@@ -26,12 +28,20 @@ export const REASON_DENY_INGRESS = 5;
 export interface EngineOptions {
   /** track connections: packets of an allowed connection pass in both directions */
   readonly stateful: boolean;
+  /** aws engine: the agent's enforcement mode, overriding the plan's (plan.aws.mode) */
+  readonly awsMode?: 'standard' | 'strict';
 }
 
 export interface Engine {
   readonly name: EngineName;
-  /** Classifies `count` packets from `pkts` into `out` (OUT_WORDS per packet), in order. */
-  classify(pkts: Uint8Array, count: number, out: Uint32Array): void;
+  /**
+   * Classifies `count` packets from `pkts` into `out` (OUT_WORDS per packet), in order.
+   * `views`, when the packets come from a capture, holds two words per packet: what a parser
+   * with a fixed L4 offset reads (META_FIXED_PORTS, META_FIXED_INFO); only aws uses it.
+   */
+  classify(pkts: Uint8Array, count: number, out: Uint32Array, views?: Uint32Array): void;
+  /** aws only: the departure code of verdict `i` of `out`, undefined when there is none. */
+  departure?(out: Uint32Array, i: number): string | undefined;
   /** The human reason for the verdict at packet index `i` of `out`, for packet bytes `pkts`. */
   describe(pkts: Uint8Array, out: Uint32Array, i: number): string;
   /** Forgets every tracked connection. */

@@ -1,6 +1,7 @@
 /** Engine registry: builds engines by their stable names from one compiled plan. */
 import { PfsimError } from '../errors.js';
 import type { Plan } from '../compile/plan.js';
+import { AwsEngine } from './aws.js';
 import { BpfEngine, bpfAvailability } from './bpf.js';
 import { ChainEngine } from './chain.js';
 import { MapsEngine } from './maps.js';
@@ -16,10 +17,11 @@ export function createEngine(name: EngineName, plan: Plan, opts: EngineOptions):
     case 'iptables': return new IptablesEngine(plan, opts);
     case 'nft': return new NftEngine(plan, opts);
     case 'tc': return new TcEngine(plan, opts);
+    case 'aws': return new AwsEngine(plan, opts);
   }
 }
 
-/** Whether engine `name` can run on this machine; chain and maps always can, kernel engines are probed. */
+/** Whether engine `name` can run on this machine; chain, maps and aws always can, kernel engines are probed. */
 export function engineAvailability(name: EngineName): { ok: true } | { ok: false; reason: string } {
   if (name === 'bpf') return bpfAvailability();
   if (name === 'iptables') return netfilterAvailability('legacy');

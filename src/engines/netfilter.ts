@@ -128,9 +128,11 @@ export function testbedFrame(pkts: Uint8Array, i: number, label: string): Uint8A
 abstract class NetfilterEngine implements Engine {
   abstract readonly name: 'iptables' | 'nft';
   private testbed: Testbed | undefined;
+  /** send time of testbeds already closed by resetState() */
+  private spentNs = 0;
   private readonly tools: Tools;
 
-  constructor(private readonly backend: NetfilterBackend, private readonly plan: Plan, private readonly opts: EngineOptions) {
+  constructor(private readonly backend: NetfilterBackend, private plan: Plan, private readonly opts: EngineOptions) {
     const a = netfilterAvailability(backend);
     if (!a.ok) throw new PfsimError('PFSIM_ERR_UNSUPPORTED', `${this.label}: unavailable: ${a.reason}`);
     this.tools = tools(backend) as Tools;
@@ -203,6 +205,36 @@ abstract class NetfilterEngine implements Engine {
     }
   }
 
+  /**
+   * Feeds `rules` (restore input for IPv`family`) to this backend's restore tool in the node
+   * namespace, with --noflush when asked: a controller applying a policy change (a delta of
+   * src/compile/delta.ts) or reloading. `plan` is what the tables implement afterwards (what
+   * resetState() rebuilds). Returns the tool's run, fork to exit, in ms, timed inside the
+   * namespace by bash's $EPOCHREALTIME so entering the namespace is not counted. Throws
+   * PfsimError PFSIM_ERR_UNSUPPORTED with the tool's first error line.
+   */
+  restore(family: 4 | 6, rules: string, opts: { readonly noflush: boolean; readonly plan: Plan }): number {
+    const tb = this.testbed;
+    if (!tb) throw new PfsimError('PFSIM_ERR_UNSUPPORTED', `${this.label}: engine is closed`);
+    const tool = family === 4 ? this.tools.restore4 : this.tools.restore6;
+    const dir = mkdtempSync(join(tmpdir(), 'pfsim-rules-'));
+    let r;
+    try {
+      const file = join(dir, `ipv${family}.rules`);
+      writeFileSync(file, rules);
+      const script = `t0=$EPOCHREALTIME; "$0" ${opts.noflush ? '--noflush ' : ''}< "$1"; rc=$?; t1=$EPOCHREALTIME; echo "$t0 $t1"; exit $rc`;
+      r = tb.execNode('bash', ['-c', script, tool, file]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    if (r.code !== 0) throw new PfsimError('PFSIM_ERR_UNSUPPORTED', `${this.label}: restore ipv${family} rules: ${r.stderr.trim().split('\n')[0] || `exit ${r.code}`}`);
+    this.plan = opts.plan;
+    // whole microseconds as integers: seconds since 1970 as a double would blur them
+    const [t0, t1] = r.stdout.trim().split('\n').pop()!.split(' ').map((t) => Number(t.replace(/[.,]/, '')));
+    if (!Number.isFinite(t0) || !Number.isFinite(t1)) throw new PfsimError('PFSIM_ERR_UNSUPPORTED', `${this.label}: restore: bash without $EPOCHREALTIME (needs bash 5)`);
+    return (t1! - t0!) / 1000;
+  }
+
   /** The Ethernet frame for packet record `i`, addressed to the node. */
   private frameOf(pkts: Uint8Array, i: number): Uint8Array {
     return testbedFrame(pkts, i, this.label);
@@ -215,9 +247,15 @@ abstract class NetfilterEngine implements Engine {
 
   resetState(): void {
     if (!this.opts.stateful || !this.testbed) return;
+    this.spentNs += this.testbed.sendNs;
     this.testbed.close();
     this.testbed = undefined;
     this.testbed = this.build();
+  }
+
+  /** ns the kernel has spent on this engine's packets in the testbed so far (see Testbed.sendNs) */
+  kernelNs(): number {
+    return this.spentNs + (this.testbed?.sendNs ?? 0);
   }
 
   close(): void {

@@ -17,21 +17,28 @@
  * Error contract: the constructor and classify throw PfsimError PFSIM_ERR_UNSUPPORTED when the
  * kernel, a tool or the testbed fails ("tc: unavailable: <reason>", "tc: testbed: ...").
  */
+import type { MapsDelta } from '../compile/delta.js';
 import type { Plan } from '../compile/plan.js';
 import { encodeMaps } from '../compile/layout.js';
 import { PfsimError, wrapError } from '../errors.js';
 import { MAX_FRAMES_PER_RUN, pktioHelper, runSync, Testbed } from '../kernel/testbed.js';
-import { bpfAvailability, bpfObjectPath, bpfValueMaxEntries } from './bpf.js';
+import { bpfAvailability, bpfObjectPath, bpfValueMaxEntries, type PreparedUpdate } from './bpf.js';
 import {
   type Engine, type EngineOptions, NO_REF, OUT_WORDS, REASON_DENY_INGRESS, REASON_POLICY, VERDICT_ALLOW, VERDICT_DENY,
 } from './engine.js';
 import type { MapsClassifier } from './native.js';
 import { loadNative } from './native.js';
+import { capacitiesFor, type MapCapacities, MapsUpdater, type MapsView, type NativeMapsUpdate } from './map-update.js';
 import { testbedFrame } from './netfilter.js';
 import { PKT_BYTES } from './packet.js';
 
 /** The attach-mode classifier of the addon (BpfClassifier constructed with { attach: true }). */
-export interface NativeTcAttacher extends Pick<MapsClassifier, 'load' | 'resetConntrack' | 'close'> {
+export interface NativeTcAttacher extends Pick<MapsClassifier, 'load' | 'resetConntrack' | 'close'>, NativeMapsUpdate {
+  /** As MapsClassifier.load(); `capacity` makes the maps larger than the load, for later deltas. */
+  load(
+    podAddrs: Uint8Array, podStates: Uint32Array, trieCount: number, entryKeys: Uint8Array, entryTries: Uint32Array,
+    entryValues: Uint32Array, values: Uint8Array, ext: Uint8Array, capacity?: Partial<MapCapacities>,
+  ): void;
   /** tc_from_pod on fromIf's ingress hook, tc_to_pod on toIf's egress hook, in netnsPath's namespace */
   attach(netnsPath: string, fromIf: string, toIf: string): void;
   /** removes the clsact qdiscs attach() made (close() does too) */
@@ -95,12 +102,15 @@ export function tcAvailability(): TcAvailability {
 export interface TcEngineOptions extends EngineOptions {
   /** conntrack LRU capacity (default 65536) */
   readonly ctCapacity?: number;
+  /** map sizes, for later updates (default: twice the plan's needs; see capacitiesFor()) */
+  readonly capacity?: Partial<MapCapacities>;
 }
 
 export class TcEngine implements Engine {
   readonly name = 'tc' as const;
   private testbed: Testbed | undefined;
   private attacher: NativeTcAttacher | undefined;
+  private readonly updater: MapsUpdater;
 
   constructor(plan: Plan, opts: TcEngineOptions) {
     const a = tcAvailability();
@@ -117,7 +127,9 @@ export class TcEngine implements Engine {
       const l = encodeMaps(plan.maps);
       const Cls = attacherClass();
       c = new Cls(bpfObjectPath(), opts.ctCapacity === undefined ? { attach: true } : { attach: true, ctCapacity: opts.ctCapacity });
-      c.load(l.podAddrs, l.podStates, l.trieCount, l.entryKeys, l.entryTries, l.entryValues, l.values, l.ext);
+      const capacity = capacitiesFor(l, opts.capacity);
+      c.load(l.podAddrs, l.podStates, l.trieCount, l.entryKeys, l.entryTries, l.entryValues, l.values, l.ext, capacity);
+      this.updater = new MapsUpdater(c, plan.maps, l, capacity, max);
       c.setStateful(opts.stateful);
       tb = new Testbed();
       c.attach(tb.netnsPath(tb.node), tb.ifNodeIn, tb.ifNodeOut);
@@ -134,6 +146,7 @@ export class TcEngine implements Engine {
     if (pkts.length < count * PKT_BYTES || out.length < count * OUT_WORDS) throw new RangeError('batch arrays too small');
     const tb = this.testbed;
     if (!tb) throw new PfsimError('PFSIM_ERR_UNSUPPORTED', 'tc: engine is closed');
+    this.updater.assertUsable('tc');
     for (let start = 0; start < count; start += MAX_FRAMES_PER_RUN) {
       const n = Math.min(MAX_FRAMES_PER_RUN, count - start);
       const frames: Uint8Array[] = new Array(n);
@@ -154,6 +167,36 @@ export class TcEngine implements Engine {
     }
   }
 
+  /**
+   * Checks `delta` against the attached programs' maps and lays it out; nothing changes yet.
+   * Errors as BpfEngine.prepareUpdate(), prefixed "tc: update: ".
+   */
+  prepareUpdate(delta: MapsDelta, next: Plan): PreparedUpdate {
+    this.updater.assertUsable('tc');
+    try {
+      return { maps: this.updater.prepare(delta, next.maps), plan: next };
+    } catch (err) {
+      throw wrapError('tc: update', err);
+    }
+  }
+
+  /** Applies a prepared update to the live maps of the attached programs in one addon call; returns the map operations made. */
+  commitUpdate(p: PreparedUpdate): number {
+    if (!this.attacher) throw new PfsimError('PFSIM_ERR_UNSUPPORTED', 'tc: engine is closed');
+    return this.updater.commit(p.maps, 'tc');
+  }
+
+  /** prepareUpdate() then commitUpdate(). */
+  applyDelta(delta: MapsDelta, next: Plan): number {
+    return this.commitUpdate(this.prepareUpdate(delta, next));
+  }
+
+  /** The attached programs' maps as the kernel holds them now. */
+  dumpMaps(): MapsView {
+    if (!this.attacher) throw new PfsimError('PFSIM_ERR_UNSUPPORTED', 'tc: engine is closed');
+    return this.updater.dump('tc');
+  }
+
   describe(_pkts: Uint8Array, out: Uint32Array, i: number): string {
     return out[i * OUT_WORDS] === VERDICT_ALLOW
       ? 'forwarded past the tc hooks (observed)'
@@ -162,6 +205,11 @@ export class TcEngine implements Engine {
 
   resetState(): void {
     this.attacher?.resetConntrack();
+  }
+
+  /** ns the kernel has spent on this engine's packets in the testbed so far (see Testbed.sendNs) */
+  kernelNs(): number {
+    return this.testbed?.sendNs ?? 0;
   }
 
   close(): void {

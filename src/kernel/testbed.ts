@@ -163,6 +163,8 @@ export function pktioHelper(): string {
 export interface Observation {
   /** arrived[i]: frame i reached the dst namespace */
   readonly arrived: Uint8Array;
+  /** ns the kernel spent sending the frames through the node (the helper's send loop) */
+  readonly sendNs: number;
 }
 
 export interface TestbedOptions {
@@ -182,6 +184,8 @@ export class Testbed {
   private closed = false;
   private generation = 0;
   private readonly quietMs: number;
+  /** ns of every send loop so far: the kernel's own time on the path, for benchmarks */
+  sendNs = 0;
 
   /** Builds the three namespaces and their wiring; throws (and leaves nothing) on failure. */
   constructor(opts: TestbedOptions = {}) {
@@ -269,7 +273,7 @@ export class Testbed {
     if (this.closed) throw fail('observe', 'testbed is closed');
     if (frames.length > MAX_FRAMES_PER_RUN) throw fail('observe', `${frames.length} frames is more than ${MAX_FRAMES_PER_RUN}`);
     const arrived = new Uint8Array(frames.length);
-    if (frames.length === 0) return { arrived };
+    if (frames.length === 0) return { arrived, sendNs: 0 };
     this.generation = (this.generation + 1) % 8;
     const ttl = 250 - 4 * this.generation;
     let total = 0;
@@ -287,10 +291,12 @@ export class Testbed {
     const r = runSync(pktioHelper(), [join(NETNS_DIR, this.src), this.ifSrc, join(NETNS_DIR, this.dst), this.ifDst,
       String(ttl), String(this.quietMs), String(maxMs)], input, maxMs + 30_000);
     if (r.code !== 0) throw fail('pfsim-pktio', firstLine(r.stderr) || `exit ${r.code}`);
-    const line = r.stdout.trimEnd();
+    const [line = '', ns = ''] = r.stdout.trimEnd().split('\n');
     if (line.length !== frames.length) throw fail('pfsim-pktio', `reported ${line.length} frames for ${frames.length}`);
+    if (!/^\d+$/.test(ns)) throw fail('pfsim-pktio', `no send time after the arrivals (an old helper build?)`);
     for (let i = 0; i < frames.length; i++) arrived[i] = line.charCodeAt(i) === 49 ? 1 : 0;
-    return { arrived };
+    this.sendNs += Number(ns);
+    return { arrived, sendNs: Number(ns) };
   }
 
   /** Removes the namespaces and so every link in them. Idempotent, never throws. */

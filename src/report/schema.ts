@@ -10,7 +10,8 @@
 export const RESULTS_VERSION = 1;
 
 /** Engines a trial can run, plus the libpcap read loop (the capture-reading baseline). */
-export type TrialEngine = 'chain' | 'maps' | 'bpf' | 'tc' | 'iptables' | 'nft' | 'aws' | 'libpcap' | 'pfsim-read';
+export const TRIAL_ENGINES = ['chain', 'maps', 'bpf', 'tc', 'iptables', 'nft', 'aws', 'libpcap', 'pfsim-read'] as const;
+export type TrialEngine = (typeof TRIAL_ENGINES)[number];
 
 export interface Machine {
   readonly host: string;

@@ -9,6 +9,7 @@ import { createEngine } from '../engines/index.js';
 import { type EngineName, OUT_WORDS, verdictName } from '../engines/engine.js';
 import { packetBatch, writePacket } from '../engines/packet.js';
 import { flowToPacket } from './flows.js';
+import { verdictsAgree } from './replay.js';
 import type { Flow, FlowVerdict } from './types.js';
 
 export interface JudgeOptions {
@@ -31,7 +32,8 @@ export function judgePlan(plan: Plan, flows: readonly Flow[], opts: JudgeOptions
       const out = new Uint32Array(Math.max(n, 1) * OUT_WORDS);
       engine.classify(pkts, n, out);
       const reasons = Array.from({ length: n }, (_, i) => engine.describe(pkts, out, i));
-      return { name, out, reasons };
+      const departures = Array.from({ length: n }, (_, i) => engine.departure?.(out, i));
+      return { name, out, reasons, departures };
     } finally {
       engine.close();
     }
@@ -41,12 +43,14 @@ export function judgePlan(plan: Plan, flows: readonly Flow[], opts: JudgeOptions
     for (const r of results) engines[r.name] = verdictName(r.out[i * OUT_WORDS]!);
     const first = results[0]!;
     const verdict = verdictName(first.out[i * OUT_WORDS]!);
+    const departure = results.map((r) => r.departures[i]).find((d) => d !== undefined);
     return {
       index: i,
       verdict,
       engines,
-      agree: results.every((r) => engines[r.name] === verdict),
+      agree: verdictsAgree(engines, departure),
       reason: first.reasons[i]!,
+      ...(departure !== undefined ? { departure } : {}),
     };
   });
 }

@@ -8,7 +8,7 @@ import type { Plan } from '../compile/plan.js';
 import { createEngine } from '../engines/index.js';
 import { type Engine, type EngineName, OUT_WORDS, verdictName } from '../engines/engine.js';
 import { PKT_BYTES, packetBatch, readPacket } from '../engines/packet.js';
-import { type CaptureBatch, type CaptureTotals, META_ORIGLEN, META_STATUS, META_WORDS, openCapture, skipReasonName } from '../capture/reader.js';
+import { type CaptureBatch, type CaptureReaderOptions, type CaptureTotals, META_FIXED_INFO, META_FIXED_PORTS, META_ORIGLEN, META_STATUS, META_WORDS, openCapture, skipReasonName } from '../capture/reader.js';
 
 const PROTO_NAMES: Readonly<Record<number, string>> = { 6: 'TCP', 17: 'UDP', 132: 'SCTP', 1: 'ICMP', 58: 'ICMPv6' };
 
@@ -27,6 +27,11 @@ export interface PacketVerdict {
   readonly proto?: string;
   readonly sport?: number;
   readonly dport?: number;
+  /**
+   * Why the aws engine's verdict departs from Kubernetes semantics (src/engines/aws-departure.ts);
+   * absent when it does not, or aws was not asked. An explained departure is not a disagreement.
+   */
+  readonly departure?: string;
 }
 
 export interface ReplaySink {
@@ -40,18 +45,43 @@ export interface ReplayResult {
   readonly disagreements: number;
 }
 
+/**
+ * Whether the engines agree on a packet: every engine that implements Kubernetes semantics
+ * gives one verdict. The aws engine's verdict is left out when it departs for a known reason
+ * (`departure`); an 'unexplained' departure counts as a disagreement.
+ */
+export function verdictsAgree(verdicts: Readonly<Record<string, 'allow' | 'deny'>>, departure: string | undefined): boolean {
+  let first: string | undefined;
+  for (const [name, v] of Object.entries(verdicts)) {
+    if (name === 'aws' && departure !== undefined && departure !== 'unexplained') continue;
+    if (first === undefined) first = v;
+    else if (v !== first) return false;
+  }
+  return true;
+}
+
 /** The engines of one replay, loaded once from the plan, stateful. */
 export class Replayer {
   readonly engines: Engine[];
   private readonly ok: Uint8Array;
   private readonly outs: Uint32Array[];
   private readonly map: Int32Array;
+  /** the fixed-offset view of each compacted packet (two meta words), for the aws engine */
+  private readonly views: Uint32Array;
 
   constructor(plan: Plan, names: readonly EngineName[], batch: number) {
-    this.engines = names.map((n) => createEngine(n, plan, { stateful: true }));
+    this.engines = [];
+    try {
+      for (const n of names) this.engines.push(createEngine(n, plan, { stateful: true }));
+    } catch (e) {
+      // a kernel engine built before the failing one owns a testbed: release it
+      this.close();
+      throw e;
+    }
     this.ok = packetBatch(batch);
     this.outs = names.map(() => new Uint32Array(batch * OUT_WORDS));
     this.map = new Int32Array(batch);
+    this.views = new Uint32Array(batch * 2);
   }
 
   /** Judges one reader batch; calls `sink.packet` for each packet in order. Returns disagreements. */
@@ -61,9 +91,11 @@ export class Replayer {
     for (let i = 0; i < b.count; i++) {
       if (b.meta[i * META_WORDS + META_STATUS] !== 0) { this.map[i] = -1; continue; }
       this.ok.set(b.pkts.subarray(i * PKT_BYTES, (i + 1) * PKT_BYTES), n * PKT_BYTES);
+      this.views[2 * n] = b.meta[i * META_WORDS + META_FIXED_PORTS]!;
+      this.views[2 * n + 1] = b.meta[i * META_WORDS + META_FIXED_INFO]!;
       this.map[i] = n++;
     }
-    this.engines.forEach((e, k) => e.classify(this.ok, n, this.outs[k]!));
+    this.classifyCompact(this.ok, n, this.views);
     let disagree = 0;
     for (let i = 0; i < b.count; i++) {
       const j = this.map[i]!;
@@ -75,27 +107,62 @@ export class Replayer {
       const engines: Record<string, 'allow' | 'deny'> = {};
       this.engines.forEach((e, k) => { engines[e.name] = verdictName(this.outs[k]![j * OUT_WORDS]!); });
       const verdict = engines[this.engines[0]!.name]!;
-      const agree = this.engines.every((e) => engines[e.name] === verdict);
+      const departure = this.departure(j);
+      const agree = verdictsAgree(engines, departure);
       if (!agree) disagree++;
       if (sink.packet) {
         const h = readPacket(this.ok, j);
         sink.packet({
           index: base + i, verdict, engines, agree, reason: this.engines[0]!.describe(this.ok, this.outs[0]!, j),
           src: formatIp(h.src), dst: formatIp(h.dst), proto: protoName(h.proto), sport: h.sport, dport: h.dport,
+          ...(departure !== undefined ? { departure } : {}),
         }, wire);
       }
     }
     return disagree;
   }
 
+  /** the aws engine's departure code for compacted packet j, if it departs */
+  private departure(j: number): string | undefined {
+    for (let k = 0; k < this.engines.length; k++) {
+      const d = this.engines[k]!.departure?.(this.outs[k]!, j);
+      if (d !== undefined) return d;
+    }
+    return undefined;
+  }
+
+  /**
+   * Classifies `count` (at most the batch size) already compacted pf_pkt records with every
+   * engine, in order; returns the verdict arrays, one per engine in `engines` order, valid
+   * until the next call. `views` (two words per packet) is the capture's fixed-offset view.
+   */
+  classifyCompact(pkts: Uint8Array, count: number, views?: Uint32Array): readonly Uint32Array[] {
+    for (let k = 0; k < this.engines.length; k++) this.engines[k]!.classify(pkts, count, this.outs[k]!, views);
+    return this.outs;
+  }
+
+  /** Forgets every tracked connection, so the next packet starts a fresh replay. */
+  resetState(): void {
+    for (const e of this.engines) e.resetState();
+  }
+
+  /** Closes every engine, even when one fails to close; throws the first failure. */
   close(): void {
-    for (const e of this.engines) e.close();
+    let first: unknown;
+    for (const e of this.engines.splice(0)) {
+      try {
+        e.close();
+      } catch (err) {
+        first ??= err;
+      }
+    }
+    if (first !== undefined) throw first;
   }
 }
 
-/** Replays a capture file through the named engines. */
-export function replayCapture(plan: Plan, file: string, names: readonly EngineName[], sink: ReplaySink): ReplayResult {
-  const reader = openCapture(file);
+/** Replays a capture file through the named engines; `readerOpts.keepGoing` counts a file error as a skip. */
+export function replayCapture(plan: Plan, file: string, names: readonly EngineName[], sink: ReplaySink, readerOpts: CaptureReaderOptions = {}): ReplayResult {
+  const reader = openCapture(file, readerOpts);
   const batch = 4096;
   const r = new Replayer(plan, names, batch);
   let base = 0, disagreements = 0;
@@ -107,7 +174,10 @@ export function replayCapture(plan: Plan, file: string, names: readonly EngineNa
     const totals = reader.totals();
     return { totals, judged: totals.ok, disagreements };
   } finally {
-    r.close();
-    reader.close();
+    try {
+      r.close();
+    } finally {
+      reader.close();
+    }
   }
 }

@@ -16,6 +16,8 @@ export interface FlowSummary {
   /** packets on which the engines disagreed */
   disagreements: number;
   readonly reason: string;
+  /** packets on which the aws engine departs from Kubernetes semantics, by reason code (absent: none) */
+  departures?: Record<string, number>;
 }
 
 export interface ReplaySummary {
@@ -25,6 +27,8 @@ export interface ReplaySummary {
   readonly skipped: number;
   readonly skippedBy: Record<string, number>;
   readonly disagreements: number;
+  /** packets on which the aws engine departs from Kubernetes semantics, by reason code (absent: none) */
+  readonly departures?: Record<string, number>;
 }
 
 export class FlowTable {
@@ -48,9 +52,8 @@ export class FlowTable {
     const key = `${v.proto}|${a < b ? `${a}|${b}` : `${b}|${a}`}`;
     let f = this.flows.get(key);
     if (!f) {
-      const fmt = (ip: string, port: number | undefined) => (ip.includes(':') ? `[${ip}]:${port}` : `${ip}:${port}`);
       f = {
-        flow: `${v.proto} ${fmt(v.src!, v.sport)} -> ${fmt(v.dst!, v.dport)}`,
+        flow: flowName(v.proto!, v.src!, v.sport!, v.dst!, v.dport!),
         packets: 0, bytes: 0, verdicts: { ...v.engines }, allowed: {}, disagreements: 0, reason: v.reason,
       };
       for (const e of Object.keys(v.engines)) f.allowed[e] = 0;
@@ -60,14 +63,62 @@ export class FlowTable {
     f.bytes += bytes;
     if (!v.agree) f.disagreements++;
     for (const [e, x] of Object.entries(v.engines)) if (x === 'allow') f.allowed[e] = (f.allowed[e] ?? 0) + 1;
+    if (v.departure !== undefined) {
+      f.departures ??= {};
+      f.departures[v.departure] = (f.departures[v.departure] ?? 0) + 1;
+    }
   }
 
-  /** Flows with disagreements first, then denied, then allowed; each group in first-seen order. */
+  /** Flows with disagreements first, then aws departures, then denied, then allowed; each group in first-seen order. */
   summary(): ReplaySummary {
-    const rank = (f: FlowSummary) => (f.disagreements > 0 ? 0 : Object.values(f.verdicts).includes('deny') ? 1 : 2);
-    const flows = [...this.flows.values()].map((f, i) => ({ f, i })).sort((x, y) => rank(x.f) - rank(y.f) || x.i - y.i).map((x) => x.f);
-    return { flows, packets: this.packets, judged: this.judged, skipped: this.skipped, skippedBy: { ...this.skippedBy }, disagreements: this.disagreements };
+    const flows = orderFlows([...this.flows.values()]);
+    const departures = departureTotals(flows);
+    return {
+      flows, packets: this.packets, judged: this.judged, skipped: this.skipped, skippedBy: { ...this.skippedBy }, disagreements: this.disagreements,
+      ...(departures ? { departures } : {}),
+    };
   }
+}
+
+/** The aws departures of every flow added up by reason code; undefined when there are none. */
+export function departureTotals(flows: readonly FlowSummary[]): Record<string, number> | undefined {
+  let totals: Record<string, number> | undefined;
+  for (const f of flows) {
+    for (const [code, n] of Object.entries(f.departures ?? {})) {
+      totals ??= {};
+      totals[code] = (totals[code] ?? 0) + n;
+    }
+  }
+  return totals;
+}
+
+function departureText(d: Readonly<Record<string, number>>): string {
+  return Object.entries(d).sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1)).map(([k, n]) => `${k} ${n}`).join(', ');
+}
+
+/** A flow's name from its first packet: `TCP 10.0.0.1:40000 -> [fd00::1]:80`. */
+export function flowName(proto: string, src: string, sport: number, dst: string, dport: number): string {
+  const end = (ip: string, port: number) => (ip.includes(':') ? `[${ip}]:${port}` : `${ip}:${port}`);
+  return `${proto} ${end(src, sport)} -> ${end(dst, dport)}`;
+}
+
+/** Whether any engine denied; no array per call (this runs once per flow of a large capture). */
+function anyDeny(verdicts: Readonly<Record<string, 'allow' | 'deny'>>): boolean {
+  for (const k in verdicts) if (verdicts[k] === 'deny') return true;
+  return false;
+}
+
+/**
+ * Report order of flows given in first-seen order: disagreements first, then flows where the
+ * aws engine departs from Kubernetes semantics, then denied, then allowed; first-seen order
+ * within each group.
+ */
+export function orderFlows(firstSeen: readonly FlowSummary[]): FlowSummary[] {
+  const rank = (f: FlowSummary) => (f.disagreements > 0 ? 0 : f.departures ? 1 : anyDeny(f.verdicts) ? 2 : 3);
+  // rank once per flow, not per comparison: a large capture has hundreds of thousands of flows
+  const groups: FlowSummary[][] = [[], [], [], []];
+  for (const f of firstSeen) groups[rank(f)]!.push(f);
+  return groups.flat();
 }
 
 export function renderSummary(s: ReplaySummary, engines: readonly string[]): string {
@@ -76,11 +127,16 @@ export function renderSummary(s: ReplaySummary, engines: readonly string[]): str
   lines.push(`${'flow'.padEnd(w)}  ${'packets'.padStart(7)}  ${'bytes'.padStart(9)}  ${engines.map((e) => e.padEnd(12)).join('')}reason`);
   for (const f of s.flows) {
     const cells = engines.map((e) => `${f.verdicts[e]} ${f.allowed[e]}/${f.packets}`.padEnd(12)).join('');
-    lines.push(`${f.flow.padEnd(w)}  ${String(f.packets).padStart(7)}  ${String(f.bytes).padStart(9)}  ${cells}${f.disagreements ? `DISAGREE on ${f.disagreements} packets; ` : ''}${f.reason}`);
+    const departs = f.departures ? `aws departs (${departureText(f.departures)}); ` : '';
+    lines.push(`${f.flow.padEnd(w)}  ${String(f.packets).padStart(7)}  ${String(f.bytes).padStart(9)}  ${cells}${f.disagreements ? `DISAGREE on ${f.disagreements} packets; ` : ''}${departs}${f.reason}`);
   }
   const skipped = Object.entries(s.skippedBy).map(([k, v]) => `${k} ${v}`).join(', ');
   lines.push('');
   lines.push(`packets in ${s.packets} = judged ${s.judged} + skipped ${s.skipped}${skipped ? ` (${skipped})` : ''}`);
   lines.push(`flows ${s.flows.length}: ${s.flows.filter((f) => !Object.values(f.verdicts).includes('deny')).length} allowed, ${s.flows.filter((f) => Object.values(f.verdicts).includes('deny')).length} denied; engines ${s.disagreements === 0 ? 'agree on every packet' : `disagree on ${s.disagreements} packets`}`);
+  if (s.departures) {
+    const n = Object.values(s.departures).reduce((a, b) => a + b, 0);
+    lines.push(`aws departs from Kubernetes semantics on ${n} packets in ${s.flows.filter((f) => f.departures).length} flows: ${departureText(s.departures)}`);
+  }
   return lines.join('\n') + '\n';
 }

@@ -14,4 +14,6 @@ export interface FlowVerdict {
   readonly engines: Readonly<Record<string, 'allow' | 'deny'>>;
   readonly agree: boolean;
   readonly reason: string;
+  /** why the aws engine departs from Kubernetes semantics (absent: it does not, or was not asked) */
+  readonly departure?: string;
 }

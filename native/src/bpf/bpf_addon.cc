@@ -4,7 +4,12 @@
  * handed, then passes positional, checked arguments to native/src/bpf/bpf_classifier.c.
  *
  *   new BpfClassifier(objPath, { ctCapacity? })
- *   load(podAddrs, podStates, trieCount, entryKeys, entryTries, entryValues, values, ext)
+ *   load(podAddrs, podStates, trieCount, entryKeys, entryTries, entryValues, values, ext,
+ *        capacity?)   capacity: { pods, tries, trieEntries, ext }, room for later deltas
+ *   applyDelta(extSlots, ext, newTries, podAddrs, podStates, lpmKeys, lpmTries, lpmValues,
+ *              lpmFill, values, goneTries) -> map operations made (src/compile/delta.ts)
+ *   dump() -> { pods, tries, entries, ext }: the maps read back (Uint8Array, Uint32Array,
+ *             Uint8Array of 224-byte trie id + key + value records, Uint8Array)
  *   classifyBatch(pkts, count, out, stateful)        out: 4 words per pf_pkt record
  *   runFrame(frame, stateful?) -> { retval, verdict, reason, egress, ingress }
  *   timePerPacket(frame, repeat, stateful?) -> ns per run, as the kernel measured it
@@ -21,6 +26,7 @@
  * operation; argument shapes throw TypeError or RangeError naming the argument.
  */
 #include <cstdint>
+#include <cstring>
 #include <string>
 
 #include "bpf_addon.h"
@@ -89,6 +95,8 @@ public:
 				InstanceMethod<&BpfClassifier::Attach>("attach"),
 				InstanceMethod<&BpfClassifier::Detach>("detach"),
 				InstanceMethod<&BpfClassifier::SetStateful>("setStateful"),
+				InstanceMethod<&BpfClassifier::ApplyDelta>("applyDelta"),
+				InstanceMethod<&BpfClassifier::Dump>("dump"),
 				StaticValue("VALUE_MAX_ENTRIES",
 					    Napi::Number::New(env, PF_TC_VALUE_MAX_ENTRIES)),
 			});
@@ -193,9 +201,144 @@ private:
 		a.value_count = nvalues;
 		a.ext = ext.Data();
 		a.ext_count = next;
+		if (!Capacity(info, 8, &a))
+			return env.Undefined();
 		if (pfb_load(c_, &a, &err))
 			ThrowNative(env, err.msg);
 		return env.Undefined();
+	}
+
+	/* the optional capacity object of load(): each field a u32, absent = fit the load */
+	static bool Capacity(const Napi::CallbackInfo &info, size_t i, struct pfb_load_args *a)
+	{
+		Napi::Env env = info.Env();
+		static const char *const names[4] = { "pods", "tries", "trieEntries", "ext" };
+		uint32_t *fields[4] = { &a->pod_capacity, &a->trie_capacity, &a->trie_entry_capacity,
+					&a->ext_capacity };
+		Napi::Object o;
+
+		for (size_t k = 0; k < 4; k++)
+			*fields[k] = 0;
+		if (info.Length() <= i || info[i].IsUndefined())
+			return true;
+		if (!info[i].IsObject()) {
+			Napi::TypeError::New(env, "bpf load: capacity must be an object")
+				.ThrowAsJavaScriptException();
+			return false;
+		}
+		o = info[i].As<Napi::Object>();
+		for (size_t k = 0; k < 4; k++) {
+			Napi::Value v = o.Get(names[k]);
+			double d;
+
+			if (env.IsExceptionPending())
+				return false;
+			if (v.IsUndefined())
+				continue;
+			d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : -1;
+			if (!(d >= 0 && d <= 4294967295.0) ||
+			    d != static_cast<double>(static_cast<uint32_t>(d))) {
+				Napi::RangeError::New(env, std::string("bpf load: capacity.") + names[k] +
+								   ": not a u32 integer")
+					.ThrowAsJavaScriptException();
+				return false;
+			}
+			*fields[k] = static_cast<uint32_t>(d);
+		}
+		return true;
+	}
+
+	Napi::Value ApplyDelta(const Napi::CallbackInfo &info)
+	{
+		Napi::Env env = info.Env();
+		Napi::Uint32Array ext_slots, new_tries, pod_states, lpm_tries, lpm_values, gone;
+		Napi::Uint8Array ext, pod_addrs, lpm_keys, values;
+		struct pfb_delta_args a;
+		struct pfb_err err;
+		uint32_t n_ext, n_pods, n_lpm, n_values, fill, ops = 0;
+		const char *op = "applyDelta";
+
+		if (!Live(env, op))
+			return env.Undefined();
+		if (!Typed(info, 0, "extSlots", napi_uint32_array, &ext_slots) ||
+		    !Typed(info, 1, "ext", napi_uint8_array, &ext) ||
+		    !Typed(info, 2, "newTries", napi_uint32_array, &new_tries) ||
+		    !Typed(info, 3, "podAddrs", napi_uint8_array, &pod_addrs) ||
+		    !Typed(info, 4, "podStates", napi_uint32_array, &pod_states) ||
+		    !Typed(info, 5, "lpmKeys", napi_uint8_array, &lpm_keys) ||
+		    !Typed(info, 6, "lpmTries", napi_uint32_array, &lpm_tries) ||
+		    !Typed(info, 7, "lpmValues", napi_uint32_array, &lpm_values) ||
+		    !U32(info, 8, "lpmFill", &fill) ||
+		    !Typed(info, 9, "values", napi_uint8_array, &values) ||
+		    !Typed(info, 10, "goneTries", napi_uint32_array, &gone))
+			return env.Undefined();
+		if (!pfsim_napi::Records(env, op, "ext", ext.ByteLength(), sizeof(struct pf_port_entry),
+					 &n_ext) ||
+		    !pfsim_napi::Expect(env, op, "extSlots", ext_slots.ElementLength(), n_ext) ||
+		    !pfsim_napi::Records(env, op, "podAddrs", pod_addrs.ByteLength(), 16, &n_pods) ||
+		    !pfsim_napi::Expect(env, op, "podStates", pod_states.ElementLength(),
+					2 * (size_t)n_pods) ||
+		    !pfsim_napi::Records(env, op, "lpmKeys", lpm_keys.ByteLength(),
+					 sizeof(struct pf_lpm_key), &n_lpm) ||
+		    !pfsim_napi::Expect(env, op, "lpmTries", lpm_tries.ElementLength(), n_lpm) ||
+		    !pfsim_napi::Expect(env, op, "lpmValues", lpm_values.ElementLength(), n_lpm) ||
+		    !pfsim_napi::Records(env, op, "values", values.ByteLength(),
+					 sizeof(struct pf_lpm_val), &n_values))
+			return env.Undefined();
+		a.ext_slots = ext_slots.Data();
+		a.ext = ext.Data();
+		a.ext_count = n_ext;
+		a.new_tries = new_tries.Data();
+		a.new_trie_count = static_cast<uint32_t>(new_tries.ElementLength());
+		a.pod_addrs = pod_addrs.Data();
+		a.pod_states = pod_states.Data();
+		a.pod_count = n_pods;
+		a.lpm_keys = lpm_keys.Data();
+		a.lpm_tries = lpm_tries.Data();
+		a.lpm_values = lpm_values.Data();
+		a.lpm_count = n_lpm;
+		a.lpm_fill = fill;
+		a.values = values.Data();
+		a.value_count = n_values;
+		a.gone_tries = gone.Data();
+		a.gone_trie_count = static_cast<uint32_t>(gone.ElementLength());
+		if (pfb_apply_delta(c_, &a, &ops, &err)) {
+			ThrowNative(env, err.msg);
+			return env.Undefined();
+		}
+		return Napi::Number::New(env, ops);
+	}
+
+	Napi::Value Dump(const Napi::CallbackInfo &info)
+	{
+		Napi::Env env = info.Env();
+		struct pfb_dump d;
+		struct pfb_err err;
+		Napi::Object o;
+
+		if (!Live(env, "dump"))
+			return env.Undefined();
+		if (pfb_dump(c_, &d, &err)) {
+			ThrowNative(env, err.msg);
+			return env.Undefined();
+		}
+		o = Napi::Object::New(env);
+		auto bytes = [&](const uint8_t *p, size_t n) {
+			Napi::Uint8Array a = Napi::Uint8Array::New(env, n);
+			if (n)
+				memcpy(a.Data(), p, n);
+			return a;
+		};
+		Napi::Uint32Array tries = Napi::Uint32Array::New(env, d.trie_count);
+		if (d.trie_count)
+			memcpy(tries.Data(), d.tries, sizeof(uint32_t) * d.trie_count);
+		o.Set("pods", bytes(d.pods, (size_t)d.pod_count *
+						    (sizeof(struct pf_pod_key) + sizeof(struct pf_pod_state))));
+		o.Set("tries", tries);
+		o.Set("entries", bytes(d.entries, (size_t)d.entry_count * PFB_DUMP_ENTRY_BYTES));
+		o.Set("ext", bytes(d.ext, (size_t)d.ext_count * sizeof(struct pf_port_entry)));
+		pfb_dump_free(&d);
+		return o;
 	}
 
 	Napi::Value ClassifyBatch(const Napi::CallbackInfo &info)

@@ -41,6 +41,11 @@ struct pfb_obj {
 	int ct_fd;
 	int config_fd;
 	int stateful;		/* what the config map says now; -1 unknown */
+	/* the sizes the maps were made with: the bounds of a delta */
+	__u32 cap_pods;
+	__u32 cap_tries;
+	__u32 cap_trie_entries;
+	__u32 cap_ext;
 };
 
 /* where the attach-mode programs are attached: hooks in one network namespace */
@@ -198,6 +203,12 @@ static int check_args(const struct pfb_load_args *a, struct pfb_err *err)
 	if (a->trie_count > PFB_MAX_TRIES) {
 		ret = fail(err, -EINVAL, "bpf load: trieCount: %u exceeds %u", a->trie_count,
 			   PFB_MAX_TRIES);
+		goto out;
+	}
+	if (a->pod_capacity > PFB_MAX_CAPACITY || a->trie_capacity > PFB_MAX_TRIES ||
+	    a->trie_entry_capacity > PFB_MAX_CAPACITY || a->ext_capacity > PFB_MAX_CAPACITY) {
+		ret = fail(err, -EINVAL, "bpf load: capacity: a map size exceeds %u",
+			   PFB_MAX_CAPACITY);
 		goto out;
 	}
 	for (i = 0; i < a->pod_count; i++) {
@@ -534,6 +545,11 @@ cleanup:
 	return ret;
 }
 
+static __u32 max_u32(__u32 a, __u32 b)
+{
+	return a > b ? a : b;
+}
+
 /* the largest number of entries any one trie holds */
 static __u32 largest_trie(const struct pfb_load_args *a)
 {
@@ -586,18 +602,23 @@ int pfb_load(struct pfb_classifier *c, const struct pfb_load_args *a, struct pfb
 		ret = check_args(a, err);
 	if (ret)
 		goto cleanup;
-	sz.tries = a->trie_count;
-	sz.trie_max = largest_trie(a);
-	sz.pods = a->pod_count;
-	sz.ext = a->ext_count;
+	sz.tries = max_u32(a->trie_count, a->trie_capacity);
+	sz.trie_max = max_u32(max_u32(largest_trie(a), a->trie_entry_capacity), 1);
+	sz.pods = max_u32(a->pod_count, a->pod_capacity);
+	sz.ext = max_u32(a->ext_count, a->ext_capacity);
 	ret = obj_open(c, &sz, &o, err);
 	if (ret)
 		goto cleanup;
+	/* every map holds at least one slot (set_size) */
+	o.cap_tries = max_u32(sz.tries, 1);
+	o.cap_trie_entries = sz.trie_max;
+	o.cap_pods = max_u32(sz.pods, 1);
+	o.cap_ext = max_u32(sz.ext, 1);
 	ret = fill_pods(&o, a, err);
 	if (!ret)
 		ret = fill_ext(&o, a, err);
 	if (!ret)
-		ret = fill_tries(&o, a, sz.trie_max ? sz.trie_max : 1, err);
+		ret = fill_tries(&o, a, sz.trie_max, err);
 	if (!ret)
 		ret = set_stateful(&o, 0, err);
 	if (ret)
@@ -743,6 +764,448 @@ int pfb_reset_ct(struct pfb_classifier *c, struct pfb_err *err)
 	}
 	free(keys);
 	return ret;
+}
+
+/* --- policy updates: a delta applied to the loaded maps ------------------------------------ */
+
+/* index of v in the ascending array sorted[0..n-1], or -1 */
+static int find_u32(const __u32 *sorted, __u32 n, __u32 v)
+{
+	__u32 lo = 0, hi = n, mid;
+
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if (sorted[mid] < v)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < n && sorted[lo] == v ? (int)lo : -1;
+}
+
+static int check_delta_pods(const struct pfb_obj *o, const struct pfb_delta_args *a,
+			    struct pfb_err *err)
+{
+	__u32 i, id, w;
+	int ret = 0;
+
+	for (i = 0; i < a->pod_count && !ret; i++) {
+		id = a->pod_states[2 * i];
+		w = a->pod_states[2 * i + 1];
+		if (w == PFB_POD_DELETE)
+			continue;
+		if ((w & ~0xffffu) || (w & 0xff) > PF_STATE_ENFORCE ||
+		    ((w >> 8) & 0xff) > PF_STATE_ENFORCE)
+			ret = fail(err, -EINVAL,
+				   "applyDelta: podStates[%u]: state must be ingress | egress << 8 with each 0 or 1",
+				   2 * i + 1);
+		else if (((w & 0xff) == PF_STATE_ENFORCE &&
+			  (__u64)id * 2 + PF_DIR_INGRESS >= o->cap_tries) ||
+			 (((w >> 8) & 0xff) == PF_STATE_ENFORCE &&
+			  (__u64)id * 2 + PF_DIR_EGRESS >= o->cap_tries))
+			ret = fail(err, -E2BIG,
+				   "applyDelta: podStates[%u]: pod %u's tries are past the outer map's %u slots",
+				   2 * i, id, o->cap_tries);
+	}
+	return ret;
+}
+
+static int check_delta_lpm(const struct pfb_obj *o, const struct pfb_delta_args *a,
+			   struct pfb_err *err)
+{
+	struct { __u32 count, ext; } v;
+	__u32 i, prefixlen;
+	int ret = 0;
+
+	for (i = 0; i < a->value_count && !ret; i++) {
+		memcpy(&v, a->values + sizeof(struct pf_lpm_val) * (size_t)i, sizeof(v));
+		if (v.count > PF_TC_VALUE_MAX_ENTRIES)
+			ret = fail(err, -E2BIG,
+				   "applyDelta: values[%u]: %u port entries exceed the tc program's %u",
+				   i, v.count, PF_TC_VALUE_MAX_ENTRIES);
+		else if (v.count > PF_VALUE_SLOTS &&
+			 (__u64)v.ext + (v.count - PF_VALUE_SLOTS) > o->cap_ext)
+			ret = fail(err, -EINVAL,
+				   "applyDelta: values[%u]: extension entries past the pool's %u slots",
+				   i, o->cap_ext);
+	}
+	for (i = 0; i < a->lpm_count && !ret; i++) {
+		memcpy(&prefixlen, a->lpm_keys + sizeof(struct pf_lpm_key) * (size_t)i, 4);
+		if (prefixlen > 128)
+			ret = fail(err, -EINVAL, "applyDelta: lpmKeys[%u]: prefixlen over 128", i);
+		else if (a->lpm_tries[i] >= o->cap_tries)
+			ret = fail(err, -E2BIG,
+				   "applyDelta: lpmTries[%u]: trie %u past the outer map's %u slots", i,
+				   a->lpm_tries[i], o->cap_tries);
+		else if (a->lpm_values[i] != PF_NO_ENTRY && a->lpm_values[i] >= a->value_count)
+			ret = fail(err, -EINVAL,
+				   "applyDelta: lpmValues[%u]: value index past the end of values", i);
+		else if (i < a->lpm_fill &&
+			 (a->lpm_values[i] == PF_NO_ENTRY ||
+			  find_u32(a->new_tries, a->new_trie_count, a->lpm_tries[i]) < 0))
+			ret = fail(err, -EINVAL,
+				   "applyDelta: lpmTries[%u]: a fill operation must insert into a new trie",
+				   i);
+	}
+	return ret;
+}
+
+/* the bounds of every index and count of a delta, before anything reaches the kernel */
+static int check_delta(const struct pfb_obj *o, const struct pfb_delta_args *a,
+		       struct pfb_err *err)
+{
+	__u32 i;
+	int ret = 0;
+
+	if (a->lpm_fill > a->lpm_count)
+		ret = fail(err, -EINVAL, "applyDelta: lpmFill: %u exceeds the %u operations",
+			   a->lpm_fill, a->lpm_count);
+	for (i = 0; i < a->ext_count && !ret; i++)
+		if (a->ext_slots[i] >= o->cap_ext)
+			ret = fail(err, -E2BIG, "applyDelta: extSlots[%u]: slot %u past the pool's %u",
+				   i, a->ext_slots[i], o->cap_ext);
+	for (i = 0; i < a->new_trie_count && !ret; i++)
+		if (a->new_tries[i] >= o->cap_tries || (i && a->new_tries[i] <= a->new_tries[i - 1]))
+			ret = fail(err, -EINVAL,
+				   "applyDelta: newTries[%u]: ids must ascend and stay below %u", i,
+				   o->cap_tries);
+	for (i = 0; i < a->gone_trie_count && !ret; i++)
+		if (a->gone_tries[i] >= o->cap_tries)
+			ret = fail(err, -EINVAL, "applyDelta: goneTries[%u]: id not below %u", i,
+				   o->cap_tries);
+	if (!ret)
+		ret = check_delta_pods(o, a, err);
+	if (!ret)
+		ret = check_delta_lpm(o, a, err);
+	return ret;
+}
+
+/* one insert, replace or delete of operation i of the delta on the trie fd */
+static int lpm_op(int fd, const struct pfb_delta_args *a, __u32 i, struct pfb_err *err)
+{
+	const __u8 *key = a->lpm_keys + sizeof(struct pf_lpm_key) * (size_t)i;
+	__u32 v = a->lpm_values[i];
+	int r;
+
+	if (v == PF_NO_ENTRY)
+		r = bpf_map_delete_elem(fd, key);
+	else
+		r = bpf_map_update_elem(fd, key, a->values + sizeof(struct pf_lpm_val) * (size_t)v,
+					BPF_ANY);
+	if (r) {
+		r = -errno;
+		fail(err, r, "applyDelta: trie %u: %s of lpm operation %u: %s", a->lpm_tries[i],
+		     v == PF_NO_ENTRY ? "delete" : "update", i, strerror(-r));
+	}
+	return r;
+}
+
+/* a descriptor of the trie at slot trie of the outer map (which holds map ids, not fds) */
+static int inner_fd(const struct pfb_obj *o, __u32 trie, struct pfb_err *err)
+{
+	__u32 id;
+	int fd, e;
+
+	if (bpf_map_lookup_elem(o->tries_fd, &trie, &id)) {
+		e = errno;
+		return fail(err, -e, "applyDelta: tries[%u]: %s", trie,
+			    e == ENOENT ? "no trie there" : strerror(e));
+	}
+	fd = bpf_map_get_fd_by_id(id);
+	if (fd < 0) {
+		e = errno;
+		return fail(err, -e, "applyDelta: tries[%u]: open map id %u: %s", trie, id,
+			    strerror(e));
+	}
+	return fd;
+}
+
+static int apply_pods(const struct pfb_obj *o, const struct pfb_delta_args *a, __u32 *n,
+		      struct pfb_err *err)
+{
+	struct pf_pod_state st;
+	const __u8 *addr;
+	__u32 i, w;
+	int r = 0;
+
+	for (i = 0; i < a->pod_count && !r; i++) {
+		addr = a->pod_addrs + 16 * (size_t)i;
+		w = a->pod_states[2 * i + 1];
+		if (w == PFB_POD_DELETE) {
+			r = bpf_map_delete_elem(o->pods_fd, addr);
+		} else {
+			memset(&st, 0, sizeof(st));
+			st.pod_id = a->pod_states[2 * i];
+			st.ingress = w & 0xff;
+			st.egress = (w >> 8) & 0xff;
+			r = bpf_map_update_elem(o->pods_fd, addr, &st, BPF_ANY);
+		}
+		if (r) {
+			r = -errno;
+			fail(err, r, "applyDelta: pod_state %s of podAddrs[%u]: %s",
+			     w == PFB_POD_DELETE ? "delete" : "update", i, strerror(-r));
+		} else {
+			(*n)++;
+		}
+	}
+	return r;
+}
+
+/* new tries: made and filled before the outer map makes them reachable */
+static int apply_new_tries(const struct pfb_obj *o, const struct pfb_delta_args *a, int *fds,
+			   __u32 *n, struct pfb_err *err)
+{
+	__u32 i;
+	int r = 0;
+
+	for (i = 0; i < a->new_trie_count && !r; i++) {
+		fds[i] = trie_create(o->cap_trie_entries);
+		if (fds[i] < 0) {
+			r = -errno;
+			fail(err, r, "applyDelta: create trie %u: %s", a->new_tries[i], strerror(-r));
+		}
+	}
+	for (i = 0; i < a->lpm_fill && !r; i++) {
+		r = lpm_op(fds[find_u32(a->new_tries, a->new_trie_count, a->lpm_tries[i])], a, i,
+			   err);
+		if (!r)
+			(*n)++;
+	}
+	for (i = 0; i < a->new_trie_count && !r; i++) {
+		/* map-in-map arrays take BPF_ANY only; the caller made sure the slot is empty */
+		if (bpf_map_update_elem(o->tries_fd, &a->new_tries[i], &fds[i], BPF_ANY)) {
+			r = -errno;
+			fail(err, r, "applyDelta: tries[%u]: %s", a->new_tries[i], strerror(-r));
+		} else {
+			(*n)++;
+		}
+	}
+	return r;
+}
+
+/* the other lpm operations: one inner descriptor per run of operations on the same trie */
+static int apply_lpm(const struct pfb_obj *o, const struct pfb_delta_args *a, __u32 *n,
+		     struct pfb_err *err)
+{
+	__u32 i, cur = PF_NO_ENTRY;
+	int fd = -1, r = 0;
+
+	for (i = a->lpm_fill; i < a->lpm_count && !r; i++) {
+		if (a->lpm_tries[i] != cur) {
+			if (fd >= 0)
+				close(fd);
+			cur = a->lpm_tries[i];
+			fd = inner_fd(o, cur, err);
+			if (fd < 0) {
+				r = fd;
+				break;
+			}
+		}
+		r = lpm_op(fd, a, i, err);
+		if (!r)
+			(*n)++;
+	}
+	if (fd >= 0)
+		close(fd);
+	return r;
+}
+
+int pfb_apply_delta(struct pfb_classifier *c, const struct pfb_delta_args *a, __u32 *ops,
+		    struct pfb_err *err)
+{
+	const struct pfb_obj *o = &c->o;
+	int *fds = NULL, ret;
+	__u32 i, n = 0;
+
+	ret = loaded(c, "applyDelta", err);
+	if (!ret)
+		ret = check_delta(o, a, err);
+	if (ret)
+		goto cleanup;
+	fds = malloc(sizeof(*fds) * (a->new_trie_count ? a->new_trie_count : 1));
+	if (!fds) {
+		ret = fail(err, -ENOMEM, "applyDelta: %s", strerror(ENOMEM));
+		goto cleanup;
+	}
+	for (i = 0; i < a->new_trie_count; i++)
+		fds[i] = -1;
+	/* extension slots first: no value points at the new ones yet */
+	for (i = 0; i < a->ext_count && !ret; i++) {
+		if (bpf_map_update_elem(o->ext_fd, &a->ext_slots[i], a->ext + 8 * (size_t)i,
+					BPF_ANY)) {
+			ret = -errno;
+			fail(err, ret, "applyDelta: ports_ext[%u]: %s", a->ext_slots[i],
+			     strerror(-ret));
+		} else {
+			n++;
+		}
+	}
+	if (!ret)
+		ret = apply_new_tries(o, a, fds, &n, err);
+	/* a pod enforces a side only once its trie is complete, and stops before it goes */
+	if (!ret)
+		ret = apply_pods(o, a, &n, err);
+	if (!ret)
+		ret = apply_lpm(o, a, &n, err);
+	for (i = 0; i < a->gone_trie_count && !ret; i++) {
+		if (bpf_map_delete_elem(o->tries_fd, &a->gone_tries[i])) {
+			ret = -errno;
+			fail(err, ret, "applyDelta: delete tries[%u]: %s", a->gone_tries[i],
+			     strerror(-ret));
+		} else {
+			n++;
+		}
+	}
+cleanup:
+	/* the outer map holds its own reference to each new trie */
+	for (i = 0; fds && i < a->new_trie_count; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	free(fds);
+	*ops = n;
+	return ret;
+}
+
+/* makes room for one more record of size rec in *buf (holding *count records) */
+static int grow(__u8 **buf, __u32 count, size_t *cap, size_t rec)
+{
+	__u8 *p;
+	size_t want;
+
+	if ((size_t)(count + 1) * rec <= *cap)
+		return 0;
+	want = *cap ? 2 * *cap : 64 * rec;
+	p = realloc(*buf, want);
+	if (!p)
+		return -ENOMEM;
+	*buf = p;
+	*cap = want;
+	return 0;
+}
+
+static int dump_pods(const struct pfb_obj *o, struct pfb_dump *d, struct pfb_err *err)
+{
+	struct pf_pod_key key;
+	size_t cap = 0, rec = sizeof(key) + sizeof(struct pf_pod_state);
+	__u8 *at;
+	int ret = 0;
+
+	while (!ret) {
+		if (bpf_map_get_next_key(o->pods_fd, d->pod_count ? d->pods + rec * (d->pod_count - 1) : NULL,
+					 &key)) {
+			if (errno != ENOENT)
+				ret = fail(err, -errno, "dump: pod_state walk: %s", strerror(errno));
+			break;
+		}
+		if (grow(&d->pods, d->pod_count, &cap, rec)) {
+			ret = fail(err, -ENOMEM, "dump: %s", strerror(ENOMEM));
+			break;
+		}
+		at = d->pods + rec * d->pod_count;
+		memcpy(at, &key, sizeof(key));
+		if (bpf_map_lookup_elem(o->pods_fd, &key, at + sizeof(key)))
+			ret = fail(err, -errno, "dump: pod_state lookup: %s", strerror(errno));
+		else
+			d->pod_count++;
+	}
+	return ret;
+}
+
+/* every entry of the trie at slot trie, appended to d->entries */
+static int dump_trie(int fd, __u32 trie, struct pfb_dump *d, size_t *cap, struct pfb_err *err)
+{
+	const size_t rec = PFB_DUMP_ENTRY_BYTES;
+	struct pf_lpm_key key, prev;
+	__u8 *at;
+	int ret = 0, first = 1;
+
+	while (!ret) {
+		if (bpf_map_get_next_key(fd, first ? NULL : &prev, &key)) {
+			if (errno != ENOENT)
+				ret = fail(err, -errno, "dump: trie %u walk: %s", trie, strerror(errno));
+			break;
+		}
+		first = 0;
+		prev = key;
+		if (grow(&d->entries, d->entry_count, cap, rec)) {
+			ret = fail(err, -ENOMEM, "dump: %s", strerror(ENOMEM));
+			break;
+		}
+		at = d->entries + rec * d->entry_count;
+		memcpy(at, &trie, 4);
+		memcpy(at + 4, &key, sizeof(key));
+		if (bpf_map_lookup_elem(fd, &key, at + 4 + sizeof(key)))
+			ret = fail(err, -errno, "dump: trie %u lookup: %s", trie, strerror(errno));
+		else
+			d->entry_count++;
+	}
+	return ret;
+}
+
+static int dump_tries(const struct pfb_obj *o, struct pfb_dump *d, struct pfb_err *err)
+{
+	size_t cap = 0, tcap = 0;
+	__u32 t, id;
+	int fd, ret = 0;
+
+	for (t = 0; t < o->cap_tries && !ret; t++) {
+		if (bpf_map_lookup_elem(o->tries_fd, &t, &id)) {
+			if (errno != ENOENT)
+				ret = fail(err, -errno, "dump: tries[%u]: %s", t, strerror(errno));
+			continue;
+		}
+		if (grow((__u8 **)&d->tries, d->trie_count, &tcap, sizeof(__u32))) {
+			ret = fail(err, -ENOMEM, "dump: %s", strerror(ENOMEM));
+			break;
+		}
+		d->tries[d->trie_count++] = t;
+		fd = bpf_map_get_fd_by_id(id);
+		if (fd < 0) {
+			ret = fail(err, -errno, "dump: tries[%u]: open map id %u: %s", t, id,
+				   strerror(errno));
+			break;
+		}
+		ret = dump_trie(fd, t, d, &cap, err);
+		close(fd);
+	}
+	return ret;
+}
+
+int pfb_dump(struct pfb_classifier *c, struct pfb_dump *d, struct pfb_err *err)
+{
+	const struct pfb_obj *o = &c->o;
+	__u32 i;
+	int ret;
+
+	memset(d, 0, sizeof(*d));
+	ret = loaded(c, "dump", err);
+	if (!ret)
+		ret = dump_pods(o, d, err);
+	if (!ret)
+		ret = dump_tries(o, d, err);
+	if (!ret) {
+		d->ext = calloc(o->cap_ext, sizeof(struct pf_port_entry));
+		if (!d->ext)
+			ret = fail(err, -ENOMEM, "dump: %s", strerror(ENOMEM));
+	}
+	for (i = 0; !ret && i < o->cap_ext; i++) {
+		if (bpf_map_lookup_elem(o->ext_fd, &i, d->ext + sizeof(struct pf_port_entry) * (size_t)i))
+			ret = fail(err, -errno, "dump: ports_ext[%u]: %s", i, strerror(errno));
+		else
+			d->ext_count++;
+	}
+	if (ret)
+		pfb_dump_free(d);
+	return ret;
+}
+
+void pfb_dump_free(struct pfb_dump *d)
+{
+	free(d->pods);
+	free(d->tries);
+	free(d->entries);
+	free(d->ext);
+	memset(d, 0, sizeof(*d));
 }
 
 /* --- attach mode: the two programs on tc hooks of a namespace's interfaces ------------------- */

@@ -40,7 +40,58 @@ struct pfb_load_args {
 	__u32 value_count;
 	const __u8 *ext;		/* 8 * ext_count: struct pf_port_entry */
 	__u32 ext_count;
+	/*
+	 * room the maps are made with, for later deltas (pfb_apply_delta); a field of 0, or one
+	 * below what the load itself needs, sizes that map to fit the load exactly
+	 */
+	__u32 pod_capacity;		/* pod_state records */
+	__u32 trie_capacity;		/* slots of the outer map: trie ids below this */
+	__u32 trie_entry_capacity;	/* entries of every LPM trie */
+	__u32 ext_capacity;		/* extension pool slots */
 };
+
+/* pod_states state word of a delta that deletes the pod's record */
+#define PFB_POD_DELETE 0xffffffffu
+
+/*
+ * One policy update (src/compile/delta.ts), already checked and laid out by the caller, applied
+ * in this order: extension slots written; new tries made, filled from the first lpm_fill
+ * operations and put in the outer map; pod records set or deleted; the other lpm operations;
+ * gone tries taken out of the outer map.
+ */
+struct pfb_delta_args {
+	const __u32 *ext_slots;		/* ext_count: pool slot of each entry of ext */
+	const __u8 *ext;		/* 8 * ext_count: struct pf_port_entry */
+	__u32 ext_count;
+	const __u32 *new_tries;		/* new_trie_count trie ids, ascending */
+	__u32 new_trie_count;
+	const __u8 *pod_addrs;		/* 16 * pod_count */
+	const __u32 *pod_states;	/* 2 * pod_count: pod id, state word or PFB_POD_DELETE */
+	__u32 pod_count;
+	const __u8 *lpm_keys;		/* 20 * lpm_count: struct pf_lpm_key */
+	const __u32 *lpm_tries;		/* lpm_count */
+	const __u32 *lpm_values;	/* lpm_count: index into values, or PF_NO_ENTRY to delete */
+	__u32 lpm_count;
+	__u32 lpm_fill;			/* the first lpm_fill operations fill new tries */
+	const __u8 *values;		/* 200 * value_count: struct pf_lpm_val */
+	__u32 value_count;
+	const __u32 *gone_tries;	/* gone_trie_count trie ids */
+	__u32 gone_trie_count;
+};
+
+/* what the maps hold now, read back element by element (for tests and diagnostics) */
+struct pfb_dump {
+	__u8 *pods;			/* 24 * pod_count: struct pf_pod_key, struct pf_pod_state */
+	__u32 pod_count;
+	__u32 *tries;			/* trie_count ids with a trie in the outer map, ascending */
+	__u32 trie_count;
+	__u8 *entries;			/* 224 * entry_count: __u32 trie id, pf_lpm_key, pf_lpm_val */
+	__u32 entry_count;
+	__u8 *ext;			/* 8 * ext_count: the whole extension pool */
+	__u32 ext_count;
+};
+
+#define PFB_DUMP_ENTRY_BYTES (4 + sizeof(struct pf_lpm_key) + sizeof(struct pf_lpm_val))
 
 /* what one run of the program said: skb->cb[0..3] and its return code */
 struct pfb_run {
@@ -49,6 +100,8 @@ struct pfb_run {
 };
 
 #define PFB_MAX_TRIES (1u << 24)
+/* the largest size a load may ask for the pod, trie and extension maps */
+#define PFB_MAX_CAPACITY (1u << 24)
 #define PFB_CT_MIN 8u
 #define PFB_CT_MAX (1u << 24)
 #define PFB_CT_DEFAULT 65536u
@@ -77,6 +130,17 @@ int pfb_time_frame(struct pfb_classifier *c, const __u8 *frame, __u32 len, __u32
 		   int stateful, __u32 *ns, struct pfb_err *err);
 /* deletes every conntrack entry */
 int pfb_reset_ct(struct pfb_classifier *c, struct pfb_err *err);
+
+/*
+ * applies one delta to the loaded maps with bpf_map_update_elem / bpf_map_delete_elem; *ops
+ * counts the element writes and deletes made. A failure part way leaves the maps part
+ * updated (the error names the operation); the caller must reload before trusting them.
+ */
+int pfb_apply_delta(struct pfb_classifier *c, const struct pfb_delta_args *a, __u32 *ops,
+		    struct pfb_err *err);
+/* reads every map back into malloc'd arrays; free them with pfb_dump_free() */
+int pfb_dump(struct pfb_classifier *c, struct pfb_dump *d, struct pfb_err *err);
+void pfb_dump_free(struct pfb_dump *d);
 
 /*
  * Attach mode (before the first load): pfb_load() loads tc_from_pod and tc_to_pod instead of

@@ -127,7 +127,7 @@ static int fail(struct pfc_parser *p, __u64 off, const char *fmt, ...)
 
 static __always_inline void put_meta(struct pfc_meta *m, __u64 at, __u64 sec, __u32 nsec,
 				     __u32 caplen, __u32 origlen, __u32 ifindex, __u32 lt,
-				     __u32 status)
+				     __u32 status, const struct pfc_fixed_view *v)
 {
 	m->off_lo = (__u32)at;
 	m->off_hi = (__u32)(at >> 32);
@@ -139,6 +139,8 @@ static __always_inline void put_meta(struct pfc_meta *m, __u64 at, __u64 sec, __
 	m->ifindex = ifindex;
 	m->linktype = lt;
 	m->status = status;
+	m->fixed_ports = v ? v->ports : 0;
+	m->fixed_info = v ? v->info : 0;
 }
 
 int pfc_parser_new(struct pfc_parser **out)
@@ -248,6 +250,7 @@ static __always_inline int pcap_loop(struct pfc_parser *p, struct cursor *c, int
 	const __u8 *b = c->buf, *h;
 	__u32 off = c->off, len = c->len, count = c->count, caplen, frac, status, lt = p->linktype;
 	__u32 lim = p->pcap_ns ? 1000000000u : 1000000u, mul = p->pcap_ns ? 1 : 1000;
+	struct pfc_fixed_view view;
 	__u64 sec;
 	int ret = 0;
 
@@ -273,9 +276,10 @@ static __always_inline int pcap_loop(struct pfc_parser *p, struct cursor *c, int
 			sec += frac / lim;
 			frac %= lim;
 		}
-		status = pfc_decode(&p->frags, lt, h + PCAP_REC_HDR, caplen, &c->pkts[count]);
+		status = pfc_decode_view(&p->frags, lt, h + PCAP_REC_HDR, caplen, &c->pkts[count],
+					 &view);
 		put_meta(&c->meta[count], p->pos + off, sec, frac * mul, caplen, ld32(h + 12, swap),
-			 0, lt, status);
+			 0, lt, status, &view);
 		p->st.status[status]++;
 		count++;
 		off += PCAP_REC_HDR + caplen;
@@ -311,7 +315,7 @@ static int pcap_records(struct pfc_parser *p, struct cursor *c, int final)
 	}
 	memset(&c->pkts[c->count], 0, sizeof(struct pf_pkt));
 	put_meta(&c->meta[c->count], p->pos + c->off, sec, frac * (p->pcap_ns ? 1 : 1000),
-		 rd32(p, h + 8), rd32(p, h + 12), 0, p->linktype, PFC_SKIP_TRUNCATED_RECORD);
+		 rd32(p, h + 8), rd32(p, h + 12), 0, p->linktype, PFC_SKIP_TRUNCATED_RECORD, NULL);
 	p->st.status[PFC_SKIP_TRUNCATED_RECORD]++;
 	c->count++;
 	c->off = c->len;
@@ -440,6 +444,7 @@ static int ng_packet(struct pfc_parser *p, struct cursor *c, __u32 type, const _
 {
 	const struct pfc_iface *i;
 	__u32 ifid = 0, caplen = 0, origlen, room, nsec = 0, status = PFC_SKIP_TRUNCATED_RECORD, hdr;
+	struct pfc_fixed_view view;
 	__u64 sec = 0;
 	int ret = 0;
 
@@ -484,9 +489,10 @@ static int ng_packet(struct pfc_parser *p, struct cursor *c, __u32 type, const _
 	if (trunc)
 		memset(&c->pkts[c->count], 0, sizeof(struct pf_pkt));
 	else
-		status = pfc_decode(&p->frags, i->linktype, b + hdr, caplen, &c->pkts[c->count]);
+		status = pfc_decode_view(&p->frags, i->linktype, b + hdr, caplen,
+					 &c->pkts[c->count], &view);
 	put_meta(&c->meta[c->count], at, sec, nsec, caplen, origlen, i->index, i->linktype,
-		 status);
+		 status, trunc ? NULL : &view);
 	p->st.status[status]++;
 	c->count++;
 out:
@@ -517,6 +523,11 @@ static int ng_tail(struct pfc_parser *p, struct cursor *c)
 		goto out;
 	}
 	type = rd32(p, b);
+	/* a section header's length is in its byte order, which its 9th to 12th bytes give */
+	if (type == NG_SHB && rest < 12) {
+		ret = fail(p, at, "truncated section header block (%u of at least 28 bytes)", rest);
+		goto out;
+	}
 	blen = rd32(p, b + 4);
 	if (ng_is_packet(type) && rest >= (type == NG_SPB ? 12u : 28u)) {
 		ret = ng_packet(p, c, type, b, blen, at, 1);

@@ -61,7 +61,29 @@ extern "C" {
 #define PFC_FMT_PCAPNG 2
 
 /*
- * Host-only metadata of one packet record: ten u32 words, 40 bytes, so JavaScript reads it
+ * What a parser with a fixed L4 offset reads from a packet: the VPC CNI network-policy agent's
+ * tc programs (aws-network-policy-agent, pkg/ebpf/c/tc.v4ingress.bpf.c and its egress and v6
+ * variants) switch on the IP header's protocol byte (IPv6: the fixed header's next header, so an
+ * extension header is taken for the protocol) and read the ports right after the fixed header
+ * (IPv4 + 20, IPv6 + 40) whatever IHL says and whether or not the packet is a later fragment.
+ * pfsim's own decode (the pf_pkt) follows the headers; the src/engines/aws.ts engine judges with
+ * this view. ports: sport << 16 | dport, host order, 0 when the protocol has none or they do not
+ * fit; info: the protocol byte read and PFC_VIEW_* flags.
+ */
+struct pfc_fixed_view {
+	__u32 ports;
+	__u32 info;
+};
+
+#define PFC_VIEW_PROTO_MASK 0xffu
+#define PFC_VIEW_VALID 0x100u	   /* the view was taken (the packet decoded) */
+#define PFC_VIEW_IPV4_OPTIONS 0x200u /* IPv4 IHL > 5: the fixed offset lands in the options */
+#define PFC_VIEW_LATER_FRAGMENT 0x400u /* IPv4 fragment offset > 0: it lands in the payload */
+#define PFC_VIEW_IPV6_EXT 0x800u   /* IPv6: an extension header follows the fixed header */
+#define PFC_VIEW_SHORT 0x1000u	   /* the L4 header at the fixed offset runs past the datagram */
+
+/*
+ * Host-only metadata of one packet record: twelve u32 words, 48 bytes, so JavaScript reads it
  * through a Uint32Array. 64-bit values are split in low and high words.
  */
 struct pfc_meta {
@@ -75,9 +97,11 @@ struct pfc_meta {
 	__u32 ifindex;	/* pcapng: interface number in the file, all sections counted; pcap: 0 */
 	__u32 linktype;	/* LINKTYPE_* of the record's interface (low 16 bits of the pcap field) */
 	__u32 status;	/* PFC_OK or PFC_SKIP_* */
+	__u32 fixed_ports; /* struct pfc_fixed_view of the packet, all zero when skipped */
+	__u32 fixed_info;
 };
 
-#define PFC_META_WORDS 10
+#define PFC_META_WORDS 12
 
 /* what one pfc_parse call did */
 struct pfc_result {

@@ -278,11 +278,68 @@ static __u32 loopback_version(__u32 family)
 	return v;
 }
 
+/*
+ * what the VPC CNI agent's tc programs read from the IP packet at d[off..) (see struct
+ * pfc_fixed_view): the protocol byte of the fixed header and the ports right after it. The
+ * programs let a packet whose L4 header would run past the data end through unjudged; the end
+ * here is the datagram's (a pod's veth carries no link padding), bounded by the captured bytes,
+ * and a header cut off by the snaplen inside the datagram leaves the view not VALID.
+ */
+static void fixed_view(const __u8 *d, __u32 off, __u32 n, __u32 ver, struct pfc_fixed_view *v)
+{
+	const __u8 *h = d + off;
+	__u32 fixed = ver == 4 ? 20 : 40, len, end, need = 0, info;
+	__u8 proto;
+
+	if (ver == 4) {
+		len = be16(h + 2);
+		proto = h[9];
+		info = proto | PFC_VIEW_VALID;
+		if ((h[0] & 0x0f) > 5)
+			info |= PFC_VIEW_IPV4_OPTIONS;
+		if (be16(h + 6) & 0x1fff)
+			info |= PFC_VIEW_LATER_FRAGMENT;
+	} else {
+		len = be16(h + 4);
+		len = len ? len + 40 : 0;
+		proto = h[6];
+		info = proto | PFC_VIEW_VALID;
+		if (proto == PFC_IPPROTO_HOPOPTS || proto == PFC_IPPROTO_ROUTING ||
+		    proto == PFC_IPPROTO_FRAGMENT || proto == PFC_IPPROTO_AH ||
+		    proto == PFC_IPPROTO_DSTOPTS)
+			info |= PFC_VIEW_IPV6_EXT;
+	}
+	end = len ? off + len : n;
+	if (proto == PFC_IPPROTO_TCP)
+		need = 20;
+	else if (proto == PFC_IPPROTO_UDP)
+		need = 8;
+	else if (proto == PFC_IPPROTO_SCTP)
+		need = 12;
+	v->ports = 0;
+	if (need && off + fixed + need > end) {
+		info |= PFC_VIEW_SHORT;
+	} else if (need && off + fixed + need > n) {
+		info = 0;
+	} else if (need) {
+		v->ports = be16(h + fixed) << 16 | be16(h + fixed + 2);
+	}
+	v->info = info;
+}
+
 __u32 pfc_decode(struct pfc_fragtab *ft, __u32 lt, const __u8 *d, __u32 n, struct pf_pkt *o)
+{
+	return pfc_decode_view(ft, lt, d, n, o, NULL);
+}
+
+__u32 pfc_decode_view(struct pfc_fragtab *ft, __u32 lt, const __u8 *d, __u32 n, struct pf_pkt *o,
+		      struct pfc_fixed_view *v)
 {
 	__u32 st = PFC_OK, off = 0, et = 0, ver = 0, fam, tags;
 
 	memset(o, 0, sizeof(*o));
+	if (v)
+		memset(v, 0, sizeof(*v));
 	switch (lt) {
 	case PFC_LT_ETHERNET:
 		off = 14;
@@ -371,6 +428,8 @@ ip:
 		goto out;
 	}
 	st = ver == 4 ? ipv4(ft, d, off, n, o) : ipv6(ft, d, off, n, o);
+	if (v && st == PFC_OK)
+		fixed_view(d, off, n, ver, v);
 out:
 	if (st != PFC_OK)
 		memset(o, 0, sizeof(*o));

@@ -49,4 +49,12 @@ struct pfc_fragtab {
  */
 __u32 pfc_decode(struct pfc_fragtab *ft, __u32 lt, const __u8 *d, __u32 n, struct pf_pkt *o);
 
+/*
+ * pfc_decode_view - pfc_decode(), and when the packet decodes (PFC_OK) also what a parser with
+ * a fixed L4 offset reads from it into *v (see struct pfc_fixed_view in capture.h); *v is all
+ * zero otherwise. v may be NULL.
+ */
+__u32 pfc_decode_view(struct pfc_fragtab *ft, __u32 lt, const __u8 *d, __u32 n, struct pf_pkt *o,
+		      struct pfc_fixed_view *v);
+
 #endif /* PFSIM_CAPTURE_DECODE_H */

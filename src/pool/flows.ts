@@ -1,0 +1,221 @@
+/**
+ * Per-connection counters built where the packets are judged (a pool worker, or the main
+ * thread with one slot), without an object or a string per packet: connections live in an
+ * open-addressing table keyed by the canonical 5-tuple (the lower {address, port} end first,
+ * as in conntrack), and their counters in typed arrays.
+ *
+ * What leaves the accumulator, and when: each batch hands out its NEW flows (where their first
+ * packet sits in the batch, and their names), so the main thread can make the flow objects
+ * while the workers go on judging; at the end only the counters leave, as typed arrays.
+ * Together they equal src/verdict/summary.ts FlowTable's result for the same packets: one flow
+ * per {protocol, unordered pair of ends}, named after its first packet, the first packet's
+ * verdict per engine and reason, packets, wire bytes, packets allowed per engine, packets the
+ * engines disagreed on, packets the aws engine departed on by reason code.
+ */
+import { departureCode } from '../engines/aws-departure.js';
+import { OUT_WORDS, VERDICT_ALLOW } from '../engines/engine.js';
+import { PKT_BYTES, PKT_OFF_DADDR, PKT_OFF_DPORT, PKT_OFF_PROTO, PKT_OFF_SADDR, PKT_OFF_SPORT } from '../engines/packet.js';
+import { protoName } from '../verdict/replay.js';
+import { PKT_WORDS } from './flow-hash.js';
+import { AsciiWriter, writeFlowName } from './format.js';
+
+const KEY_WORDS = 10; // end a (4), end b (4), ports (1), protocol (1)
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+const INITIAL_FLOWS = 1024;
+
+/** The flows first seen in one batch, in the order they were seen (their ids follow on). */
+export interface NewFlows {
+  /** position in the batch of each new flow's first packet (ascending) */
+  readonly at: Uint32Array;
+  /** every new flow's name (`TCP 10.0.0.1:40000 -> 10.0.0.2:80`), each ended by '\n' */
+  readonly names: string;
+}
+
+/** Every flow's counters at the end of a replay, indexed by flow id (first-seen order). */
+export interface FlowCounters {
+  readonly count: number;
+  readonly packets: Float64Array;
+  readonly bytes: Float64Array;
+  readonly disagreements: Uint32Array;
+  /** packets allowed, `engines` entries per flow in engine order */
+  readonly allowed: Uint32Array;
+  /** the flows the aws engine departed on: [flow id, [code, packets] in first-met order] */
+  readonly departures: readonly (readonly [number, readonly (readonly [string, number])[]])[];
+}
+
+/** The buffers of `c`, for a transferList. */
+export function counterBuffers(c: FlowCounters): ArrayBuffer[] {
+  return [c.packets, c.bytes, c.disagreements, c.allowed].map((a) => a.buffer as ArrayBuffer);
+}
+
+export class FlowAccumulator {
+  private readonly engines: number;
+  private readonly tmp = new Int32Array(KEY_WORDS);
+  /** table slot → flow id + 1 (0 = empty) */
+  private slots = new Int32Array(INITIAL_FLOWS * 2);
+  private keys = new Int32Array(INITIAL_FLOWS * KEY_WORDS);
+  private packets = new Float64Array(INITIAL_FLOWS);
+  private bytes = new Float64Array(INITIAL_FLOWS);
+  private disagreements = new Uint32Array(INITIAL_FLOWS);
+  private allowed: Uint32Array;
+  /** flow id → departure number → packets, in first-met order (departures are rare) */
+  private readonly departures = new Map<number, Map<number, number>>();
+  private count = 0;
+  /** the flows first seen since the last newFlows() */
+  private fresh = new Uint32Array(256);
+  private freshCount = 0;
+  private readonly names = new AsciiWriter();
+
+  constructor(engines: number) {
+    this.engines = engines;
+    this.allowed = new Uint32Array(INITIAL_FLOWS * engines);
+  }
+
+  get flows(): number {
+    return this.count;
+  }
+
+  /**
+   * Counts judged packet `i` of `pkts` (`words`: the same records as u32), `wire` bytes long,
+   * whose verdicts are at `i` of `outs` (one array per engine), on which the engines `agree`
+   * or not and the aws engine departs (`departure`, 0: not). Returns whether it opened a new flow.
+   */
+  add(pkts: Uint8Array, words: Uint32Array, i: number, wire: number, outs: readonly Uint32Array[], agree: boolean, departure: number): boolean {
+    const before = this.count;
+    const id = this.findOrInsert(this.canonicalKey(pkts, words, i), pkts, i);
+    const e = this.engines;
+    this.packets[id]!++;
+    this.bytes[id]! += wire;
+    for (let k = 0; k < e; k++) if (outs[k]![i * OUT_WORDS] === VERDICT_ALLOW) this.allowed[id * e + k]!++;
+    if (!agree) this.disagreements[id]!++;
+    if (departure !== 0) {
+      let d = this.departures.get(id);
+      if (d === undefined) this.departures.set(id, (d = new Map()));
+      d.set(departure, (d.get(departure) ?? 0) + 1);
+    }
+    return this.count !== before;
+  }
+
+  /** The flows first seen since the last call, and starts a new list. */
+  newFlows(): NewFlows {
+    const at = this.fresh.slice(0, this.freshCount);
+    this.freshCount = 0;
+    return { at, names: this.names.take() };
+  }
+
+  /** Every flow's counters, copied (the accumulator can go on). */
+  counters(): FlowCounters {
+    const n = this.count;
+    return {
+      count: n, packets: this.packets.slice(0, n), bytes: this.bytes.slice(0, n),
+      disagreements: this.disagreements.slice(0, n), allowed: this.allowed.slice(0, n * this.engines),
+      departures: [...this.departures].map(([id, d]) => [id, [...d].map(([num, k]) => [departureCode(num) ?? `unknown-${num}`, k] as const)] as const),
+    };
+  }
+
+  /** Forgets every flow. */
+  clear(): void {
+    this.slots.fill(0);
+    this.departures.clear();
+    this.count = 0;
+    this.freshCount = 0;
+    this.names.take();
+    this.packets.fill(0);
+    this.bytes.fill(0);
+    this.disagreements.fill(0);
+    this.allowed.fill(0);
+  }
+
+  /** Writes the canonical key of packet `i` into `tmp` and returns its hash. */
+  private canonicalKey(pkts: Uint8Array, words: Uint32Array, i: number): number {
+    const o = i * PKT_WORDS;
+    const ports = words[o + 8]!;
+    const sport = LITTLE_ENDIAN ? ports & 0xffff : ports >>> 16;
+    const dport = LITTLE_ENDIAN ? ports >>> 16 : ports & 0xffff;
+    let cmp = 0;
+    for (let k = 0; k < 4 && cmp === 0; k++) {
+      const a = words[o + k]!, b = words[o + 4 + k]!;
+      cmp = a < b ? -1 : a > b ? 1 : 0;
+    }
+    if (cmp === 0) cmp = sport < dport ? -1 : sport > dport ? 1 : 0;
+    const t = this.tmp;
+    const lo = cmp <= 0 ? 0 : 4, hi = 4 - lo;
+    for (let k = 0; k < 4; k++) { t[k] = words[o + lo + k]!; t[4 + k] = words[o + hi + k]!; }
+    t[8] = cmp <= 0 ? (sport << 16) | dport : (dport << 16) | sport;
+    t[9] = pkts[i * PKT_BYTES + PKT_OFF_PROTO]!;
+    return keyHash(t, 0);
+  }
+
+  private findOrInsert(h: number, pkts: Uint8Array, i: number): number {
+    const t = this.tmp;
+    const mask = this.slots.length - 1;
+    for (let s = h & mask; ; s = (s + 1) & mask) {
+      const v = this.slots[s]!;
+      if (v === 0) {
+        const id = this.insert(pkts, i);
+        this.slots[s] = id + 1;
+        if (this.count * 2 > this.slots.length) this.rehash();
+        return id;
+      }
+      const base = (v - 1) * KEY_WORDS;
+      let k = 0;
+      while (k < KEY_WORDS && this.keys[base + k] === t[k]) k++;
+      if (k === KEY_WORDS) return v - 1;
+    }
+  }
+
+  /** A new flow from packet `i`: its key (in `tmp`), its place in the batch, its name. */
+  private insert(pkts: Uint8Array, i: number): number {
+    if (this.count === this.packets.length) this.grow();
+    const id = this.count++;
+    this.keys.set(this.tmp, id * KEY_WORDS);
+    if (this.freshCount === this.fresh.length) this.fresh = widened(this.fresh, this.fresh.length * 2);
+    this.fresh[this.freshCount++] = i;
+    const o = i * PKT_BYTES;
+    writeFlowName(this.names, protoName(pkts[o + PKT_OFF_PROTO]!), pkts, o + PKT_OFF_SADDR, portAt(pkts, o + PKT_OFF_SPORT), o + PKT_OFF_DADDR, portAt(pkts, o + PKT_OFF_DPORT));
+    return id;
+  }
+
+  /** Doubles the per-flow arrays. */
+  private grow(): void {
+    const n = this.packets.length * 2;
+    this.keys = widened(this.keys, n * KEY_WORDS);
+    this.packets = widened(this.packets, n);
+    this.bytes = widened(this.bytes, n);
+    this.disagreements = widened(this.disagreements, n);
+    this.allowed = widened(this.allowed, n * this.engines);
+  }
+
+  /** Doubles the slot table and re-places every flow (keys are kept per flow). */
+  private rehash(): void {
+    const slots = new Int32Array(this.slots.length * 2);
+    const mask = slots.length - 1;
+    for (let id = 0; id < this.count; id++) {
+      let s = keyHash(this.keys, id * KEY_WORDS) & mask;
+      while (slots[s] !== 0) s = (s + 1) & mask;
+      slots[s] = id + 1;
+    }
+    this.slots = slots;
+  }
+}
+
+/** A u16 in host order, as pf_pkt holds ports. */
+function portAt(b: Uint8Array, at: number): number {
+  return LITTLE_ENDIAN ? b[at]! | (b[at + 1]! << 8) : (b[at]! << 8) | b[at + 1]!;
+}
+
+/** FNV-1a over the key words, with a shift so high bits reach the low (slot) bits. */
+function keyHash(key: Int32Array, off: number): number {
+  let h = 0x811c9dc5 | 0;
+  for (let k = 0; k < KEY_WORDS; k++) { h = Math.imul(h ^ key[off + k]!, 0x01000193); h ^= h >>> 15; }
+  return h >>> 0;
+}
+
+type Counters = Int32Array | Uint32Array | Float64Array;
+
+/** A copy of `a` in a new array of the same type, `length` long. */
+function widened<T extends Counters>(a: T, length: number): T {
+  const b = new (a.constructor as new (n: number) => T)(length);
+  b.set(a as ArrayLike<number>);
+  return b;
+}

@@ -1,0 +1,117 @@
+/**
+ * What one pool slot does with its packets: the engines of a Replayer (loaded once from the
+ * plan, stateful) judge each slot batch in order, and every packet's verdict codes and aws
+ * departure are written back into the batch. Per-connection counters accumulate in a
+ * FlowAccumulator; the first packet of each new flow also gets its reason id in the batch
+ * (every packet does, in per-packet mode), so the main thread can describe new flows while the
+ * workers go on, and merge per-packet output in trace order. Runs inside a pool worker, or on
+ * the main thread when there is a single slot.
+ */
+import type { Plan } from '../compile/plan.js';
+import type { EngineName } from '../engines/engine.js';
+import { OUT_WORDS } from '../engines/engine.js';
+import { departureCode, departureNumber } from '../engines/aws-departure.js';
+import { Replayer } from '../verdict/replay.js';
+import type { SlotBatch } from './batch.js';
+import { FlowAccumulator, type FlowCounters, type NewFlows } from './flows.js';
+
+/** What a replay wants from its slots. */
+export interface JudgeMode {
+  /** per-connection counters (replay summaries) */
+  readonly flows: boolean;
+  /** per-packet reasons written back into each batch (verdict --pcap) */
+  readonly perPacket: boolean;
+}
+
+export interface BatchOutcome {
+  /** packets of the batch on which the engines disagreed */
+  readonly disagreements: number;
+  /**
+   * Reason texts first used in this batch; their ids continue the slot's list, in order, so
+   * the main thread can keep the same list by appending them batch after batch.
+   */
+  readonly newReasons: readonly string[];
+  /** flows mode: the flows first seen in this batch */
+  readonly newFlows?: NewFlows;
+}
+
+export class SlotJudge {
+  readonly engineNames: readonly EngineName[];
+  private readonly replayer: Replayer;
+  private readonly flows: FlowAccumulator;
+  private readonly reasonIds = new Map<string, number>();
+  private mode: JudgeMode = { flows: true, perPacket: false };
+  /** index of the aws engine, -1 without: its departures are explained differences, not disagreements */
+  private readonly aws: number;
+
+  /** Loads every engine from the plan; throws (with nothing left open) if one cannot load. */
+  constructor(plan: Plan, engines: readonly EngineName[], capacity: number) {
+    this.engineNames = engines;
+    this.replayer = new Replayer(plan, engines, capacity);
+    this.flows = new FlowAccumulator(engines.length);
+    this.aws = engines.indexOf('aws');
+  }
+
+  /** Starts a replay: forgets connections, flows and reasons. */
+  start(mode: JudgeMode): void {
+    this.replayer.resetState();
+    this.flows.clear();
+    this.reasonIds.clear();
+    this.mode = mode;
+  }
+
+  /** Judges the first `count` packets of `b`. */
+  judge(b: SlotBatch, count: number): BatchOutcome {
+    const outs = this.replayer.classifyCompact(b.pkts, count, b.views);
+    const first = this.replayer.engines[0]!;
+    const engines = outs.length;
+    const { flows, perPacket } = this.mode;
+    const newReasons: string[] = [];
+    let disagreements = 0;
+    for (let i = 0; i < count; i++) {
+      const dep = this.departure(outs, i);
+      // an aws verdict that departs for a known reason is left out, as verdictsAgree() does
+      const skip = dep !== 0 && departureCode(dep) !== 'unexplained' ? this.aws : -1;
+      let v0 = -1, agree = true;
+      for (let k = 0; k < engines; k++) {
+        if (k === skip) continue;
+        const v = outs[k]![i * OUT_WORDS]!;
+        if (v0 < 0) v0 = v; else if (v !== v0) agree = false;
+      }
+      if (!agree) disagreements++;
+      b.departs[i] = dep;
+      for (let k = 0; k < engines; k++) b.verdicts[i * engines + k] = outs[k]![i * OUT_WORDS]!;
+      const opened = flows && this.flows.add(b.pkts, b.words, i, b.wire[i]!, outs, agree, dep);
+      // describing is the costly part: only where someone reads it
+      if (perPacket || opened) b.reasons[i] = this.reasonId(first.describe(b.pkts, outs[0]!, i), newReasons);
+    }
+    return { disagreements, newReasons, ...(flows ? { newFlows: this.flows.newFlows() } : {}) };
+  }
+
+  /** Every flow's counters, by flow id (the order new flows were reported in). */
+  flowCounters(): FlowCounters {
+    return this.flows.counters();
+  }
+
+  /** Closes every engine (kernel engines remove their testbeds); throws the first failure. */
+  close(): void {
+    this.replayer.close();
+  }
+
+  /** The aws engine's departure number for packet i (0: none, or no aws engine). */
+  private departure(outs: readonly Uint32Array[], i: number): number {
+    if (this.aws < 0) return 0;
+    const d = this.replayer.engines[this.aws]!.departure?.(outs[this.aws]!, i);
+    return d === undefined ? 0 : departureNumber(d as Parameters<typeof departureNumber>[0]);
+  }
+
+  private reasonId(reason: string, newReasons: string[]): number {
+    let id = this.reasonIds.get(reason);
+    if (id === undefined) {
+      id = this.reasonIds.size;
+      this.reasonIds.set(reason, id);
+      newReasons.push(reason);
+    }
+    return id;
+  }
+}

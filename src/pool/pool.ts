@@ -1,0 +1,400 @@
+/**
+ * Replays a capture through a pool of workers. The main thread reads the capture (the native
+ * streaming reader), hashes each parsed packet's connection the same in both directions
+ * (flow-hash.ts) and copies its record into the slot batch of the worker that owns the
+ * connection; each worker judges its batches in order with its own stateful engines, so every
+ * connection sees its packets in trace order with its conntrack in one place. Batches travel
+ * by transfer and come back for reuse.
+ *
+ * Results: per-connection counters are kept in the workers. Each judged batch reports the
+ * flows it opened; the main thread makes their objects as batches settle, in the order of
+ * their first packets (FlowTable's first-seen order), while the workers go on, and fills in
+ * the counters at the end (collect.ts). For per-packet output the workers write verdicts into
+ * the batches and the main thread merges them back in trace order, reader batch by reader
+ * batch. Packets the reader could not parse never leave the main thread: they come out as
+ * "skip" in their place.
+ *
+ * The main thread's share of the work (reading, hashing, one object per flow) bounds the
+ * speed-up: on two cores, two workers plus the main thread share them.
+ *
+ * Error contract: open() and replay() reject with a PfsimError (a worker's failure as
+ * `replay worker N: …`, its code kept; PFSIM_ERR_WORKER when a thread died; capture errors
+ * as the reader throws them); a failed replay leaves no task running. close() closes every
+ * worker's engines (kernel engines remove their testbeds) and ends the threads.
+ */
+import type { Worker } from 'node:worker_threads';
+import type { Plan } from '../compile/plan.js';
+import type { EngineName } from '../engines/engine.js';
+import { verdictName } from '../engines/engine.js';
+import { packetBatch, readPacket } from '../engines/packet.js';
+import { PfsimError } from '../errors.js';
+import { formatIp } from '../net/ip.js';
+import { type CaptureTotals, META_FIXED_INFO, META_FIXED_PORTS, META_ORIGLEN, META_STATUS, META_WORDS, openCapture, skipReasonName } from '../capture/reader.js';
+import { departureCode } from '../engines/aws-departure.js';
+import { protoName, type PacketVerdict, type ReplayResult, type ReplaySink, verdictsAgree } from '../verdict/replay.js';
+import type { ReplaySummary } from '../verdict/summary.js';
+import { SlotBatch } from './batch.js';
+import { PKT_WORDS, flowSlot } from './flow-hash.js';
+import { FlowCollector } from './collect.js';
+import type { WorkerInfo } from './protocol.js';
+import { type JudgedBatch, LocalSlot, type Slot, ThreadSlot } from './slot.js';
+
+/** Slot numbers fit a byte; this one marks a packet the reader skipped. */
+const SKIPPED = 255;
+export const MAX_WORKERS = 254;
+/**
+ * Packets per reader batch. Every batch costs each slot a task (a message each way and a
+ * worker wake-up), paid on the main thread, so batches are large; 16384 packets is 1 MiB of
+ * slot batch per worker and in-flight batch.
+ */
+export const DEFAULT_POOL_BATCH = 16384;
+/**
+ * Reader batches in flight. A batch settles only when every slot has judged its share, so
+ * the window is how far one worker may run ahead of a slower one (a core shared with other
+ * work) before it waits; each batch in flight holds one slot batch per worker.
+ */
+export const DEFAULT_WINDOW = 8;
+
+export interface PoolOptions {
+  /** worker threads, 1..MAX_WORKERS */
+  readonly workers: number;
+  /** judge on the calling thread instead (workers must be 1): no threads, same results */
+  readonly inThread?: boolean;
+  /** packets per reader batch (and per slot batch); default DEFAULT_POOL_BATCH */
+  readonly batchSize?: number;
+  /** reader batches in flight, 1..1024; default DEFAULT_WINDOW */
+  readonly window?: number;
+}
+
+export interface PoolProgress {
+  /** packets read so far */
+  readonly packets: number;
+  /** capture file bytes parsed so far */
+  readonly bytes: number;
+}
+
+export interface PoolReplayOptions {
+  /** per-packet verdicts, called in trace order (judged and skipped packets) */
+  readonly sink?: ReplaySink;
+  /** count per-connection summaries (default true) */
+  readonly summary?: boolean;
+  /** called after each reader batch is dispatched */
+  readonly onProgress?: (p: PoolProgress) => void;
+  /** a damaged capture ends in one 'file-error' skip instead of an error (CaptureReaderOptions) */
+  readonly keepGoing?: boolean;
+}
+
+export interface PoolReplayResult extends ReplayResult {
+  /** present unless `summary: false` */
+  readonly summary?: ReplaySummary;
+}
+
+/** One reader batch on its way through the slots. */
+interface Pending {
+  readonly base: number;
+  readonly count: number;
+  /** per slot: its share of the batch, or undefined when no packet hashed to it */
+  readonly parts: (Promise<JudgedBatch | undefined> | undefined)[];
+  /** per-packet mode: each packet's slot (SKIPPED for the reader's skips) and the meta words */
+  readonly slotOf?: Uint8Array;
+  readonly meta?: Uint32Array;
+}
+
+/** Per-replay state on the main thread. */
+interface Run {
+  readonly sink: ReplaySink | undefined;
+  readonly skippedBy: Record<string, number>;
+  /** per slot: reason texts by id, appended from each reply in order */
+  readonly reasons: string[][];
+  /** summary mode: the flows, made as batches settle */
+  readonly flows: FlowCollector | undefined;
+  disagreements: number;
+  failure: PfsimError | undefined;
+}
+
+export function checkWorkers(n: number): number {
+  if (!Number.isInteger(n) || n < 1 || n > MAX_WORKERS) throw new PfsimError('PFSIM_ERR_USAGE', `--workers: ${n} is not an integer in 1..${MAX_WORKERS}`);
+  return n;
+}
+
+export class ReplayPool {
+  readonly engines: readonly EngineName[];
+  readonly batchSize: number;
+  readonly window: number;
+  private readonly slots: Slot[];
+  /** per slot: slot batches back from their worker, ready for reuse */
+  private readonly free: SlotBatch[][];
+  private closing: Promise<void> | undefined;
+  /** the signal that closed the pool, if one did */
+  private interrupted: NodeJS.Signals | undefined;
+  private busy = false;
+  private readonly onSignal = (sig: NodeJS.Signals): void => this.closeOnSignal(sig);
+
+  private constructor(engines: readonly EngineName[], batchSize: number, window: number, slots: Slot[]) {
+    this.engines = engines;
+    this.batchSize = batchSize;
+    this.window = window;
+    this.slots = slots;
+    this.free = slots.map(() => []);
+  }
+
+  /**
+   * Starts the workers and loads the plan into each one's engines. Rejects with the first
+   * worker's failure, after closing whatever did load.
+   */
+  static async open(plan: Plan, engines: readonly EngineName[], opts: PoolOptions): Promise<ReplayPool> {
+    const workers = checkWorkers(opts.workers);
+    if (engines.length === 0) throw new PfsimError('PFSIM_ERR_USAGE', 'replay pool: no engine named');
+    if (opts.inThread && workers !== 1) throw new PfsimError('PFSIM_ERR_USAGE', 'replay pool: judging on the main thread takes exactly one worker');
+    const batch = opts.batchSize ?? DEFAULT_POOL_BATCH;
+    if (!Number.isInteger(batch) || batch < 1 || batch > 1 << 20) throw new PfsimError('PFSIM_ERR_USAGE', `replay pool: batch size ${batch} is not an integer in 1..${1 << 20}`);
+    const window = opts.window ?? DEFAULT_WINDOW;
+    if (!Number.isInteger(window) || window < 1 || window > 1024) throw new PfsimError('PFSIM_ERR_USAGE', `replay pool: window ${window} is not an integer in 1..1024`);
+    const slots: Slot[] = opts.inThread
+      ? [new LocalSlot(plan, engines, batch)]
+      : Array.from({ length: workers }, (_, i) => new ThreadSlot(i, plan, engines, batch));
+    const pool = new ReplayPool(engines, batch, window, slots);
+    if (!opts.inThread) {
+      // a worker's engines may own kernel testbeds: close them before the process goes
+      process.on('SIGINT', pool.onSignal);
+      process.on('SIGTERM', pool.onSignal);
+    }
+    const loads = await Promise.allSettled(slots.map((s) => s.init()));
+    const failed = loads.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) {
+      await pool.close().catch(() => undefined);
+      throw failed.reason;
+    }
+    return pool;
+  }
+
+  /** Number of slots: worker threads, or 1 on the main thread. */
+  get size(): number {
+    return this.slots.length;
+  }
+
+  /** The worker threads (none on the main thread), for diagnostics. */
+  get threads(): readonly Worker[] {
+    return this.slots.flatMap((s) => (s instanceof ThreadSlot ? s.threads : []));
+  }
+
+  /** Each worker's thread id and a native call made from it. */
+  workerInfo(): Promise<WorkerInfo[]> {
+    return Promise.all(this.slots.map((s) => s.info()));
+  }
+
+  /**
+   * Replays `file` from its first packet with fresh conntrack. One replay at a time; the pool
+   * can replay again afterwards (the engines stay loaded).
+   */
+  async replay(file: string, opts: PoolReplayOptions = {}): Promise<PoolReplayResult> {
+    if (this.closing) throw this.closedError();
+    if (this.busy) throw new PfsimError('PFSIM_ERR_USAGE', 'replay pool is already replaying');
+    this.busy = true;
+    try {
+      const summary = opts.summary !== false;
+      const run: Run = {
+        sink: opts.sink, skippedBy: {}, reasons: this.slots.map(() => []), disagreements: 0, failure: undefined,
+        flows: summary ? new FlowCollector(this.engines, this.slots.length) : undefined,
+      };
+      await Promise.all(this.slots.map((s) => s.start({ flows: summary, perPacket: opts.sink?.packet !== undefined })));
+      const totals = await this.stream(file, run, opts);
+      const result = { totals, judged: totals.ok, disagreements: run.disagreements };
+      if (!summary) return result;
+      return { ...result, summary: await this.summarise(totals, run, run.flows!) };
+    } catch (e) {
+      // the workers' failures while a signal closes the pool say nothing the signal does not
+      throw this.interrupted ? this.closedError() : e;
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  private closedError(): PfsimError {
+    return this.interrupted
+      ? new PfsimError('PFSIM_ERR_WORKER', `replay interrupted by ${this.interrupted}`)
+      : new PfsimError('PFSIM_ERR_USAGE', 'replay pool is closed');
+  }
+
+  /**
+   * Closes every worker's engines and ends the threads; throws the first failure, after all.
+   * Every call waits for the same closing (a signal may have started it).
+   */
+  close(): Promise<void> {
+    this.closing ??= this.closeSlots();
+    return this.closing;
+  }
+
+  private async closeSlots(): Promise<void> {
+    process.removeListener('SIGINT', this.onSignal);
+    process.removeListener('SIGTERM', this.onSignal);
+    const done = await Promise.allSettled(this.slots.map((s) => s.close()));
+    const failed = done.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+  }
+
+  /** Reads, dispatches and settles every batch of the capture; returns the reader's totals. */
+  private async stream(file: string, run: Run, opts: PoolReplayOptions): Promise<CaptureTotals> {
+    const reader = openCapture(file, { batchSize: this.batchSize, keepGoing: opts.keepGoing === true });
+    const pkts = packetBatch(this.batchSize);
+    const words = new Uint32Array(pkts.buffer, pkts.byteOffset, pkts.byteLength >>> 2);
+    const meta = new Uint32Array(this.batchSize * META_WORDS);
+    const pending: Pending[] = [];
+    try {
+      let base = 0;
+      let readError: unknown;
+      for (;;) {
+        let count: number;
+        try {
+          count = reader.readInto(pkts, meta, this.batchSize);
+        } catch (e) {
+          // a malformed capture: the packets before the fault still get their verdicts, as
+          // in the sequential replay, then the error
+          readError = e;
+          break;
+        }
+        if (count === 0) break;
+        while (pending.length >= this.window) await this.settle(pending.shift()!, run);
+        pending.push(this.dispatch(words, meta, count, base, run));
+        base += count;
+        opts.onProgress?.({ packets: base, bytes: reader.totals().bytes });
+      }
+      while (pending.length > 0) await this.settle(pending.shift()!, run);
+      if (readError !== undefined) throw readError;
+      return reader.totals();
+    } finally {
+      // on failure: let every task already sent finish, so nothing runs after we return
+      await Promise.all(pending.flatMap((p) => p.parts));
+      reader.close();
+    }
+  }
+
+  /**
+   * Splits one reader batch by connection into slot batches and sends each to its slot.
+   * The per-packet work here is most of the main thread's cost in the pool: a status check,
+   * a hash, and a ten-word copy (twelve with the aws engine's fixed-offset view).
+   */
+  private dispatch(words: Uint32Array, meta: Uint32Array, count: number, base: number, run: Run): Pending {
+    const n = this.slots.length;
+    const perPacket = run.sink?.packet !== undefined;
+    const slotOf = perPacket ? new Uint8Array(count) : undefined;
+    const batches = this.slots.map((_, s) => this.take(s));
+    const fill = new Int32Array(n);
+    const views = this.engines.includes('aws');
+    for (let i = 0; i < count; i++) {
+      const m = i * META_WORDS;
+      const status = meta[m + META_STATUS]!;
+      if (status !== 0) {
+        const why = skipReasonName(status);
+        run.skippedBy[why] = (run.skippedBy[why] ?? 0) + 1;
+        if (slotOf) slotOf[i] = SKIPPED;
+        continue;
+      }
+      const s = n === 1 ? 0 : flowSlot(words, i, n);
+      const b = batches[s]!;
+      const c = fill[s]!++;
+      // ten word moves: cheaper than a subarray object per packet
+      const to = b.words, from = i * PKT_WORDS, at = c * PKT_WORDS;
+      for (let k = 0; k < PKT_WORDS; k++) to[at + k] = words[from + k]!;
+      b.offsets[c] = i;
+      b.wire[c] = meta[m + META_ORIGLEN]!;
+      if (views) {
+        b.views[2 * c] = meta[m + META_FIXED_PORTS]!;
+        b.views[2 * c + 1] = meta[m + META_FIXED_INFO]!;
+      }
+      if (slotOf) slotOf[i] = s;
+    }
+    const parts = batches.map((b, s) => {
+      if (fill[s] !== 0) return this.send(s, b, fill[s]!, run);
+      this.free[s]!.push(b); // no packet for this slot this time
+      return undefined;
+    });
+    return { base, count, parts, ...(slotOf ? { slotOf, meta: meta.slice(0, count * META_WORDS) } : {}) };
+  }
+
+  /** Sends a slot batch; the promise never rejects (a failure is kept in `run`). */
+  private send(s: number, b: SlotBatch, count: number, run: Run): Promise<JudgedBatch | undefined> {
+    return this.slots[s]!.judge(b, count).then(
+      (r) => r,
+      (e: unknown) => {
+        run.failure ??= e instanceof PfsimError ? e : new PfsimError('PFSIM_ERR_WORKER', `replay worker ${s + 1}: ${String(e)}`);
+        return undefined;
+      },
+    );
+  }
+
+  /**
+   * Waits for one reader batch, makes the flows it opened, emits its per-packet verdicts in
+   * order, recycles its slot batches.
+   */
+  private async settle(p: Pending, run: Run): Promise<void> {
+    const parts = await Promise.all(p.parts);
+    if (run.failure) throw run.failure;
+    parts.forEach((r, s) => {
+      if (r === undefined) return;
+      run.disagreements += r.outcome.disagreements;
+      for (const text of r.outcome.newReasons) run.reasons[s]!.push(text);
+    });
+    run.flows?.add(p.base, parts.map((r, s) => (r?.outcome.newFlows ? { batch: r.batch, newFlows: r.outcome.newFlows, reasons: run.reasons[s]! } : undefined)));
+    if (p.slotOf) this.emit(p, parts, run);
+    parts.forEach((r, s) => { if (r) this.free[s]!.push(r.batch); });
+  }
+
+  /** The per-packet verdicts of one reader batch in trace order, as the sequential Replayer gives them. */
+  private emit(p: Pending, parts: readonly (JudgedBatch | undefined)[], run: Run): void {
+    const sink = run.sink!;
+    const cursor = new Int32Array(this.slots.length);
+    const names = this.engines;
+    for (let i = 0; i < p.count; i++) {
+      const s = p.slotOf![i]!;
+      const m = i * META_WORDS;
+      const wire = p.meta![m + META_ORIGLEN]!;
+      if (s === SKIPPED) {
+        sink.packet!({ index: p.base + i, verdict: 'skip', engines: {}, agree: true, reason: skipReasonName(p.meta![m + META_STATUS]!) }, wire);
+        continue;
+      }
+      const b = parts[s]!.batch;
+      const j = cursor[s]!++;
+      const engines: Record<string, 'allow' | 'deny'> = {};
+      for (let k = 0; k < names.length; k++) engines[names[k]!] = verdictName(b.verdicts[j * names.length + k]!);
+      const verdict = engines[names[0]!]!;
+      const departure = departureCode(b.departs[j]!);
+      const h = readPacket(b.pkts, j);
+      const v: PacketVerdict = {
+        index: p.base + i, verdict, engines, agree: verdictsAgree(engines, departure), reason: run.reasons[s]![b.reasons[j]!]!,
+        src: formatIp(h.src), dst: formatIp(h.dst), proto: protoName(h.proto), sport: h.sport, dport: h.dport,
+        ...(departure !== undefined ? { departure } : {}),
+      };
+      sink.packet!(v, wire);
+    }
+  }
+
+  /** The flows made as batches settled, with every slot's counters, in report order. */
+  private async summarise(totals: CaptureTotals, run: Run, collector: FlowCollector): Promise<ReplaySummary> {
+    const { flows, departures } = collector.finish(await Promise.all(this.slots.map((s) => s.flows())));
+    return {
+      flows, packets: totals.packets, judged: totals.ok, skipped: totals.skipped, skippedBy: { ...run.skippedBy },
+      disagreements: run.disagreements, ...(departures ? { departures } : {}),
+    };
+  }
+
+  private take(s: number): SlotBatch {
+    return this.free[s]!.pop() ?? SlotBatch.create(this.batchSize, this.engines.length);
+  }
+
+  /**
+   * SIGINT/SIGTERM: close the workers' engines (their testbeds), then raise the signal again.
+   * Our listener is gone by then, so with no other listener the process dies of the signal as
+   * usual; other listeners (the main thread's own testbed hook) get it now, after our cleanup,
+   * and decide — they held back the first time because we were still listening.
+   */
+  private closeOnSignal(sig: NodeJS.Signals): void {
+    this.interrupted ??= sig;
+    void this.close().catch(() => undefined).finally(() => {
+      process.kill(process.pid, sig);
+      // signal handles do not keep Node alive: without this the process could end normally
+      // before the raised signal is handled
+      setTimeout(() => undefined, 1000);
+    });
+  }
+}

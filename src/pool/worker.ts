@@ -1,0 +1,93 @@
+/**
+ * A pool worker: one per slot, running one task at a time in the order the main thread sent
+ * them. It loads its own engines from the plan in workerData (its own conntrack, its own
+ * native classifier in this thread's addon environment) and keeps them until 'close'.
+ *
+ * Every task answers with a WorkerReply: failures are caught here and sent back with their
+ * PfsimError code, so the main thread can show one line; only a dying thread reaches the pool
+ * as a rejected task.
+ */
+import { threadId, workerData } from 'node:worker_threads';
+import { Piscina } from 'piscina';
+import { PfsimError } from '../errors.js';
+import { loadNative } from '../engines/native.js';
+import { SlotBatch } from './batch.js';
+import { counterBuffers, type FlowCounters } from './flows.js';
+import { SlotJudge } from './judge.js';
+import type { JudgeReply, WorkerFailure, WorkerInfo, WorkerInit, WorkerReply, WorkerTask } from './protocol.js';
+
+const init = workerData as WorkerInit;
+let judge: SlotJudge | undefined;
+/** the sequence number the next judge task must carry */
+let nextSeq = 0;
+
+function loaded(): SlotJudge {
+  // piscina replaces a thread that died with a fresh one: it must not judge without the
+  // connections the dead one tracked, so it fails every task instead
+  if (judge === undefined) throw new PfsimError('PFSIM_ERR_WORKER', 'no engines loaded: the thread was restarted after a failure, or never initialised');
+  return judge;
+}
+
+function failure(e: unknown): WorkerFailure {
+  if (e instanceof PfsimError) return { ok: false, code: e.code, message: e.message };
+  const message = e instanceof Error ? e.message : String(e);
+  return { ok: false, code: 'PFSIM_ERR_WORKER', message: message.split('\n')[0]! };
+}
+
+/** The batch goes back to the main thread by transfer, like it came. */
+function judgeBatch(buffer: ArrayBuffer, count: number): unknown {
+  const b = SlotBatch.over(buffer, init.capacity, init.engines.length);
+  const reply: WorkerReply<JudgeReply> = { ok: true, value: { buffer, outcome: loaded().judge(b, count) } };
+  return Piscina.move({ [Piscina.transferableSymbol]: [buffer], [Piscina.valueSymbol]: reply } as never);
+}
+
+/** The counters' typed arrays go back by transfer too. */
+function flowsReply(): unknown {
+  const counters = loaded().flowCounters();
+  const reply: WorkerReply<FlowCounters> = { ok: true, value: counters };
+  return Piscina.move({ [Piscina.transferableSymbol]: counterBuffers(counters), [Piscina.valueSymbol]: reply } as never);
+}
+
+function info(): WorkerInfo {
+  // a native call made from this thread: the addon must load in every worker's environment
+  const c = new (loadNative().Classifier)({ ctCapacity: 16 });
+  try {
+    return { slot: init.slot, threadId, nativeCtCapacity: c.stats().ctCapacity };
+  } finally {
+    c.close();
+  }
+}
+
+function close(): void {
+  const j = judge;
+  judge = undefined;
+  j?.close();
+}
+
+export default function handle(task: WorkerTask): unknown {
+  try {
+    switch (task.op) {
+      case 'init':
+        judge ??= new SlotJudge(init.plan, init.engines, init.capacity);
+        return { ok: true, value: null };
+      case 'start':
+        loaded().start(task.mode);
+        nextSeq = 0;
+        return { ok: true, value: null };
+      case 'judge':
+        // batches judged out of order would corrupt conntrack: refuse, never judge
+        if (task.seq !== nextSeq) throw new PfsimError('PFSIM_ERR_WORKER', `batch ${task.seq} arrived when batch ${nextSeq} was due`);
+        nextSeq++;
+        return judgeBatch(task.buffer, task.count);
+      case 'flows':
+        return flowsReply();
+      case 'info':
+        return { ok: true, value: info() };
+      case 'close':
+        close();
+        return { ok: true, value: null };
+    }
+  } catch (e) {
+    return failure(e);
+  }
+}

@@ -1,0 +1,375 @@
+/**
+ * The replay pool: the same captures through 1, 2 and 3 worker threads (and the main-thread
+ * slot) give exactly the sequential Replayer's answers — per-packet verdicts in trace order and
+ * the per-connection summary — on stateful traffic whose connections interleave across batch
+ * boundaries; the addon runs in every worker; batches move by transfer; failures are one-line
+ * PfsimErrors, not hangs.
+ */
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { threadId } from 'node:worker_threads';
+import { spawnSync } from 'node:child_process';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { clusterFromText } from '../src/cluster/load.js';
+import { compile } from '../src/compile/index.js';
+import type { Plan } from '../src/compile/plan.js';
+import type { EngineName } from '../src/engines/engine.js';
+import { PKT_BYTES, PKT_F_ACK, PKT_F_SYN, writePacket } from '../src/engines/packet.js';
+import { PfsimError } from '../src/errors.js';
+import { addrBytes, formatIp, parseIp, V4_MAPPED_BASE } from '../src/net/ip.js';
+import { formatAddrAt } from '../src/pool/format.js';
+import { SlotBatch } from '../src/pool/batch.js';
+import { flowHash, flowSlot } from '../src/pool/flow-hash.js';
+import { ReplayPool } from '../src/pool/pool.js';
+import { wantProgress } from '../src/pool/progress.js';
+import { parseWorkers } from '../src/pool/run.js';
+import { LocalSlot, ThreadSlot } from '../src/pool/slot.js';
+import { type PacketVerdict, replayCapture } from '../src/verdict/replay.js';
+import { FlowTable, type ReplaySummary } from '../src/verdict/summary.js';
+import { CLI, pfsim } from './helpers/cli.js';
+import { POOL_CLUSTER_YAML, writePoolTrace } from './helpers/pool-trace.js';
+
+const ENGINES: readonly EngineName[] = ['chain', 'maps'];
+/** small batches, so every connection spans many of them */
+const BATCH = 64;
+
+let dir: string;
+let plan: Plan;
+let trace: string;
+let clusterFile: string;
+
+/** The sequential reference: Replayer + FlowTable, as `replay` ran before the pool. */
+function sequential(file: string): { packets: { v: PacketVerdict; wire: number }[]; summary: ReplaySummary } {
+  const table = new FlowTable();
+  const packets: { v: PacketVerdict; wire: number }[] = [];
+  replayCapture(plan, file, ENGINES, { packet: (v, wire) => { packets.push({ v, wire }); table.add(v, wire); } });
+  return { packets, summary: table.summary() };
+}
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'pfsim-pool-'));
+  plan = compile(clusterFromText('pool.yaml', POOL_CLUSTER_YAML));
+  trace = join(dir, 'mixed.pcap');
+  writePoolTrace(trace, 700);
+  clusterFile = join(dir, 'cluster.yaml');
+  writeFileSync(clusterFile, POOL_CLUSTER_YAML);
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('the reference trace', () => {
+  it('is stateful, mixed and interleaved: the comparisons below mean something', () => {
+    const ref = sequential(trace);
+    const s = ref.summary;
+    expect(s.flows.length).toBeGreaterThan(500);
+    expect(s.skipped).toBeGreaterThan(0);
+    const reasons = new Set(ref.packets.map((p) => p.v.reason));
+    for (const r of ['established', 'not isolated', 'default deny ingress shop/web', 'default deny egress shop/client-a', 'not-ip', 'truncated']) expect(reasons).toContain(r);
+    expect(s.flows.some((f) => f.flow.includes('['))).toBe(true);
+    expect(s.flows.some((f) => f.flow.startsWith('UDP') && f.packets > 2)).toBe(true); // fragmented answers
+    expect(s.flows.some((f) => f.flow.startsWith('ICMP'))).toBe(true);
+    // connections outlive a batch: the first and last packet of most flows are batches apart
+    const span = new Map<string, [number, number]>();
+    for (const { v } of ref.packets) {
+      if (v.verdict === 'skip') continue;
+      const k = [v.proto, `${v.src}|${v.sport}`, `${v.dst}|${v.dport}`].sort().join(' ');
+      const x = span.get(k);
+      span.set(k, x ? [x[0], v.index] : [v.index, v.index]);
+    }
+    const crossing = [...span.values()].filter(([a, b]) => Math.floor(a / BATCH) !== Math.floor(b / BATCH)).length;
+    expect(crossing / span.size).toBeGreaterThan(0.5);
+  });
+});
+
+describe('replay pool equals the sequential replay', () => {
+  const cases: { name: string; workers: number; inThread?: boolean }[] = [
+    { name: 'main-thread slot', workers: 1, inThread: true },
+    { name: '1 worker', workers: 1 },
+    { name: '2 workers', workers: 2 },
+    { name: '3 workers', workers: 3 },
+  ];
+  for (const c of cases) {
+    it(`${c.name}: per-packet verdicts in trace order and the flow summary`, async () => {
+      const ref = sequential(trace);
+      const pool = await ReplayPool.open(plan, ENGINES, { workers: c.workers, inThread: c.inThread ?? false, batchSize: BATCH });
+      try {
+        const got: { v: PacketVerdict; wire: number }[] = [];
+        const r = await pool.replay(trace, { sink: { packet: (v, wire) => got.push({ v, wire }) } });
+        expect(got).toEqual(ref.packets);
+        // byte-identical output: same fields in the same order
+        expect(got.map((p) => JSON.stringify(p.v)).join('\n')).toBe(ref.packets.map((p) => JSON.stringify(p.v)).join('\n'));
+        expect(JSON.stringify(r.summary)).toBe(JSON.stringify(ref.summary));
+        expect(r.judged + r.totals.skipped).toBe(r.totals.packets);
+        expect(r.disagreements).toBe(ref.summary.disagreements);
+
+        // the pool keeps its engines: a second replay starts from fresh conntrack and agrees again
+        const again = await pool.replay(trace);
+        expect(again.summary).toEqual(ref.summary);
+      } finally {
+        await pool.close();
+      }
+    }, 60_000);
+  }
+
+  it('with the aws engine: its departures per packet and per flow as in the sequential replay', async () => {
+    const engines: EngineName[] = ['maps', 'aws', 'chain'];
+    const table = new FlowTable();
+    const ref: PacketVerdict[] = [];
+    replayCapture(plan, trace, engines, { packet: (v, wire) => { ref.push(v); table.add(v, wire); } });
+    const refSummary = table.summary();
+    expect(ref.some((v) => v.departure !== undefined)).toBe(true);
+    const pool = await ReplayPool.open(plan, engines, { workers: 2, batchSize: BATCH });
+    try {
+      const got: PacketVerdict[] = [];
+      const r = await pool.replay(trace, { sink: { packet: (v) => got.push(v) } });
+      expect(JSON.stringify(got)).toBe(JSON.stringify(ref));
+      expect(JSON.stringify(r.summary)).toBe(JSON.stringify(refSummary));
+    } finally {
+      await pool.close();
+    }
+  }, 60_000);
+
+  it('a capture cut inside a record: the packets before the fault, then the same CaptureError', async () => {
+    const cut = join(dir, 'cut.pcap');
+    copyFileSync(trace, cut);
+    truncateSync(cut, Math.floor(statSync(trace).size * 0.6));
+    const ref: PacketVerdict[] = [];
+    let refErr: unknown;
+    try {
+      replayCapture(plan, cut, ENGINES, { packet: (v) => ref.push(v) });
+    } catch (e) {
+      refErr = e;
+    }
+    const pool = await ReplayPool.open(plan, ENGINES, { workers: 2, batchSize: BATCH });
+    try {
+      const got: PacketVerdict[] = [];
+      const err = await pool.replay(cut, { sink: { packet: (v) => got.push(v) } }).then(() => undefined, (e: unknown) => e);
+      expect(got).toEqual(ref);
+      if (refErr === undefined) {
+        // the cut fell on a record boundary or in data: a truncated-record slot, no error
+        expect(err).toBeUndefined();
+      } else {
+        expect(err).toBeInstanceOf(PfsimError);
+        expect((err as PfsimError).message).toBe((refErr as PfsimError).message);
+      }
+    } finally {
+      await pool.close();
+    }
+  });
+});
+
+describe('workers', () => {
+  it('each worker is its own thread and calls into the native addon', async () => {
+    const pool = await ReplayPool.open(plan, ENGINES, { workers: 3 });
+    try {
+      const info = await pool.workerInfo();
+      expect(info.map((w) => w.slot)).toEqual([0, 1, 2]);
+      const ids = info.map((w) => w.threadId);
+      expect(new Set(ids).size).toBe(3);
+      expect(ids).not.toContain(threadId);
+      for (const w of info) expect(w.nativeCtCapacity).toBe(16);
+      expect(pool.threads.map((t) => t.threadId).sort()).toEqual([...ids].sort());
+    } finally {
+      await pool.close();
+    }
+    expect(pool.threads).toEqual([]);
+  });
+
+  it('slot batches move to the worker by transfer and come back with the verdicts', async () => {
+    const count = 200;
+    const fill = (b: SlotBatch) => {
+      for (let i = 0; i < count; i++) {
+        const inbound = i % 2 === 0;
+        const a = parseIp(`10.1.0.${inbound ? 30 : 40}`)!, web = parseIp('10.1.0.10')!;
+        writePacket(b.pkts, i, { src: a, dst: web, proto: 6, sport: 30000 + i, dport: 80, flags: PKT_F_SYN });
+        b.offsets[i] = i;
+        b.wire[i] = 60;
+      }
+    };
+    const sent = SlotBatch.create(256, ENGINES.length);
+    const local = SlotBatch.create(256, ENGINES.length);
+    fill(sent);
+    fill(local);
+    const worker = new ThreadSlot(0, plan, ENGINES, 256);
+    const here = new LocalSlot(plan, ENGINES, 256);
+    try {
+      await Promise.all([worker.init(), here.init()]);
+      const mode = { flows: true, perPacket: true };
+      await Promise.all([worker.start(mode), here.start(mode)]);
+      const pending = worker.judge(sent, count);
+      // detached the moment it was posted: no copy stayed behind
+      expect(sent.buffer.byteLength).toBe(0);
+      expect(() => sent.pkts[0]).not.toThrow();
+      expect(sent.pkts.length).toBe(0);
+      const back = await pending;
+      expect(back.batch.buffer.byteLength).toBe(SlotBatch.byteLength(256, ENGINES.length));
+      const ref = await here.judge(local, count);
+      expect(back.batch.verdicts.subarray(0, count * 2)).toEqual(ref.batch.verdicts.subarray(0, count * 2));
+      expect([...back.batch.verdicts.subarray(0, count * 2)].filter((v) => v === 1).length).toBe(count); // 30 → web:80 allowed, rogue denied, per engine
+      expect(back.outcome.newReasons).toEqual(ref.outcome.newReasons);
+      expect(await worker.flows()).toEqual(await here.flows());
+    } finally {
+      await Promise.all([worker.close(), here.close()]);
+    }
+  });
+});
+
+describe('flow hash', () => {
+  const rec = new Uint8Array(PKT_BYTES * 2);
+  const words = new Uint32Array(rec.buffer);
+  it('is the same for both directions, whatever the flags, and spreads connections over slots', () => {
+    const counts = [new Array(2).fill(0), new Array(3).fill(0)];
+    let r = 1;
+    const next = () => { r = (Math.imul(r, 1103515245) + 12345) >>> 0; return r; };
+    for (let i = 0; i < 3000; i++) {
+      const v6 = i % 3 === 0;
+      const a = v6 ? (0x2001n << 112n) | BigInt(next()) : parseIp(`10.${next() & 255}.${next() & 255}.${next() & 255}`)!;
+      const b = v6 ? (0xfd00n << 112n) | BigInt(next()) : parseIp(`192.168.${next() & 255}.${next() & 255}`)!;
+      const proto = [6, 17, 132][i % 3]!;
+      const sport = next() & 0xffff, dport = next() & 0xffff;
+      writePacket(rec, 0, { src: a, dst: b, proto, sport, dport, flags: PKT_F_SYN });
+      writePacket(rec, 1, { src: b, dst: a, proto, sport: dport, dport: sport, flags: PKT_F_SYN | PKT_F_ACK });
+      expect(flowHash(words, 0)).toBe(flowHash(words, 1));
+      counts[0]![flowSlot(words, 0, 2)]++;
+      counts[1]![flowSlot(words, 0, 3)]++;
+    }
+    for (const c of counts) for (const n of c) expect(n).toBeGreaterThan(3000 / c.length * 0.85);
+    // a different protocol or port is (almost always) a different hash
+    writePacket(rec, 0, { src: parseIp('10.0.0.1')!, dst: parseIp('10.0.0.2')!, proto: 6, sport: 1000, dport: 80 });
+    writePacket(rec, 1, { src: parseIp('10.0.0.1')!, dst: parseIp('10.0.0.2')!, proto: 17, sport: 1000, dport: 80 });
+    expect(flowHash(words, 0)).not.toBe(flowHash(words, 1));
+  });
+});
+
+describe('flow names', () => {
+  it('addresses from record bytes read exactly as formatIp writes them', () => {
+    const buf = new Uint8Array(16);
+    const cases: bigint[] = ['::', '::1', '1::', 'fd00:1::10', '2001:db8:0:0:1:0:0:1', '2001:0:0:1:0:0:0:1', '1:0:1:0:1:0:1:0', 'ffff::ffff:0:0',
+      '::ffff:0:0', '::ffff:10.1.2.3', '::fffe:10.1.2.3', '0:0:0:0:0:1:ffff:1', '1:2:3:4:5:6:7:8', '::ffff:ffff:ffff']
+      .map((t) => parseIp(t)!);
+    let r = 7;
+    const next = () => { r = (Math.imul(r, 1103515245) + 12345) >>> 0; return r >>> 16; };
+    for (let i = 0; i < 2000; i++) {
+      let a = 0n;
+      // mostly zero words, so zero runs of every length and place occur
+      for (let k = 0; k < 8; k++) a = (a << 16n) | BigInt(next() % 3 === 0 ? next() : 0);
+      cases.push(a, V4_MAPPED_BASE | BigInt(next() * 65536 + next()));
+    }
+    for (const a of cases) {
+      addrBytes(a, buf, 0);
+      expect(formatAddrAt(buf, 0)).toBe(formatIp(a));
+    }
+  });
+});
+
+describe('failures', () => {
+  it('an engine that cannot load in a worker: one PfsimError line, nothing left running', async () => {
+    // a maps plan the native layout refuses: an LPM entry that is no prefix
+    const bad = structuredClone(plan) as Plan & { maps: { tries: { entries: { prefix: string }[] }[] } };
+    bad.maps.tries[0]!.entries[0]!.prefix = 'not-a-prefix';
+    const err = await ReplayPool.open(bad, ENGINES, { workers: 2 }).then(() => undefined, (e: unknown) => e);
+    expect(err).toBeInstanceOf(PfsimError);
+    const msg = (err as PfsimError).message;
+    expect(msg).toMatch(/^replay worker [12]: /);
+    expect(msg).not.toContain('\n');
+    expect(process.listenerCount('SIGINT')).toBe(0);
+  });
+
+  it('a worker thread that dies mid-replay fails the replay with PFSIM_ERR_WORKER, then closes', async () => {
+    const big = join(dir, 'big.pcap');
+    writePoolTrace(big, 4000, 11);
+    const pool = await ReplayPool.open(plan, ENGINES, { workers: 2, batchSize: BATCH });
+    let killed = false;
+    const err = await pool.replay(big, {
+      onProgress: () => {
+        if (killed) return;
+        killed = true;
+        void pool.threads[1]!.terminate();
+      },
+    }).then(() => undefined, (e: unknown) => e);
+    expect(killed).toBe(true);
+    expect(err).toBeInstanceOf(PfsimError);
+    expect((err as PfsimError).code).toBe('PFSIM_ERR_WORKER');
+    expect((err as PfsimError).message).toMatch(/^replay worker 2: /);
+    expect((err as PfsimError).message).not.toContain('\n');
+    // a replacement thread has no engines: it must refuse, not judge from empty conntrack
+    const again = await pool.replay(trace).then(() => undefined, (e: unknown) => e);
+    expect((again as PfsimError).code).toBe('PFSIM_ERR_WORKER');
+    await pool.close();
+    expect(pool.threads).toEqual([]);
+  }, 60_000);
+
+  it('a worker refuses a batch out of turn instead of judging it against the wrong conntrack', async () => {
+    const slot = new ThreadSlot(0, plan, ENGINES, 16);
+    try {
+      await slot.init();
+      await slot.start({ flows: true, perPacket: false });
+      await slot.judge(SlotBatch.create(16, ENGINES.length), 0);
+      (slot as unknown as { seq: number }).seq = 5; // as if batches 1..4 had overtaken
+      const err = await slot.judge(SlotBatch.create(16, ENGINES.length), 0).then(() => undefined, (e: unknown) => e);
+      expect(err).toBeInstanceOf(PfsimError);
+      expect((err as PfsimError).message).toBe('replay worker 1: batch 5 arrived when batch 1 was due');
+    } finally {
+      await slot.close();
+    }
+  });
+
+  it('bad pool options are usage errors', async () => {
+    for (const w of [0, -1, 1.5, 255]) await expect(ReplayPool.open(plan, ENGINES, { workers: w })).rejects.toMatchObject({ code: 'PFSIM_ERR_USAGE' });
+    await expect(ReplayPool.open(plan, ENGINES, { workers: 2, inThread: true })).rejects.toMatchObject({ code: 'PFSIM_ERR_USAGE' });
+    for (const t of ['0', 'two', '2.5', '', '-3', '1e3']) expect(() => parseWorkers(t)).toThrow(/^--workers: /);
+    expect(parseWorkers('3')).toBe(3);
+  });
+});
+
+describe('progress bar', () => {
+  const tty = { isTTY: true }, pipe = { isTTY: false };
+  it('only for a person at a terminal: not in CI, not with --json, not over streamed stdout lines', () => {
+    expect(wantProgress({ json: false, streamsStdout: false, env: {}, stderr: tty, stdout: tty })).toBe(true);
+    expect(wantProgress({ json: false, streamsStdout: false, env: {}, stderr: pipe, stdout: tty })).toBe(false);
+    expect(wantProgress({ json: false, streamsStdout: false, env: { CI: 'true' }, stderr: tty, stdout: tty })).toBe(false);
+    expect(wantProgress({ json: false, streamsStdout: false, env: { CI: '1' }, stderr: tty, stdout: tty })).toBe(false);
+    expect(wantProgress({ json: false, streamsStdout: false, env: { CI: 'false' }, stderr: tty, stdout: tty })).toBe(true);
+    expect(wantProgress({ json: true, streamsStdout: false, env: {}, stderr: tty, stdout: tty })).toBe(false);
+    expect(wantProgress({ json: false, streamsStdout: true, env: {}, stderr: tty, stdout: tty })).toBe(false);
+    expect(wantProgress({ json: false, streamsStdout: true, env: {}, stderr: tty, stdout: pipe })).toBe(true);
+  });
+});
+
+describe('CLI --workers', () => {
+  const cluster = () => ['--cluster', clusterFile, '--engines', 'chain,maps'];
+  it('replay: the summary and its JSON are the same with 1, 2 and 3 workers', () => {
+    const outs = [1, 2, 3].map((w) => {
+      const json = join(dir, `summary-${w}.json`);
+      const r = pfsim(['replay', ...cluster(), '--pcap', trace, '--workers', String(w), '--json', json]);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr).toBe(''); // not a terminal: no progress bar
+      return { stdout: r.stdout, json: readFileSync(json, 'utf8') };
+    });
+    expect(outs[0]!.stdout).toMatch(/packets in \d+ = judged \d+ \+ skipped \d+/);
+    expect(outs[1]).toEqual(outs[0]);
+    expect(outs[2]).toEqual(outs[0]);
+  }, 60_000);
+
+  it('verdict --pcap --json: one line per packet in trace order, the same with 1 and 3 workers', () => {
+    // about 1.5 MB of lines: more than the helper's default spawn buffer
+    const run = (w: string) => {
+      const r = spawnSync(process.execPath, [CLI, 'verdict', ...cluster(), '--pcap', trace, '--json', '--workers', w], { encoding: 'utf8', maxBuffer: 64 << 20, timeout: 120_000 });
+      return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+    };
+    const one = run('1');
+    const three = run('3');
+    expect(one.code, one.stderr).toBe(0);
+    expect(three.code, three.stderr).toBe(0);
+    expect(three.stdout).toBe(one.stdout);
+    expect(one.stdout.trim().split('\n').map((l) => JSON.parse(l).index)).toEqual([...one.stdout.trim().split('\n').keys()]);
+  }, 60_000);
+
+  it('a bad --workers is one usage line and exit 2', () => {
+    for (const w of ['0', 'x', '1.5']) {
+      const r = pfsim(['replay', ...cluster(), '--pcap', trace, '--workers', w]);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toBe(`pfsim: --workers: "${w}" is not an integer in 1..254\n`);
+    }
+  });
+});
