@@ -23,9 +23,9 @@ import { PfsimError, wrapError } from '../errors.js';
 import type { Plan } from '../compile/plan.js';
 import { renderIptables } from '../compile/iptables.js';
 import { frame, ipPacket, LINKTYPE_ETHERNET, type TransportProto } from '../capture/frames.js';
-import { MAC_NODE_IN, MAC_SRC, MAX_FRAMES_PER_RUN, pktioHelper, runSync, Testbed } from '../kernel/testbed.js';
+import { MAC_NODE_IN, MAC_SRC, MAX_FRAMES_PER_RUN, pktioHelper, runSync, Testbed, writeObserved } from '../kernel/testbed.js';
 import {
-  type Engine, type EngineOptions, NO_REF, OUT_WORDS, VERDICT_ALLOW, VERDICT_DENY, REASON_POLICY, REASON_DENY_INGRESS,
+  type Engine, type EngineOptions, OUT_WORDS, VERDICT_ALLOW,
 } from './engine.js';
 import { PKT_BYTES, PKT_F_ACK, PKT_F_SYN, readPacket } from './packet.js';
 
@@ -189,19 +189,7 @@ abstract class NetfilterEngine implements Engine {
       const n = Math.min(MAX_FRAMES_PER_RUN, count - start);
       const frames: Uint8Array[] = new Array(n);
       for (let k = 0; k < n; k++) frames[k] = this.frameOf(pkts, start + k);
-      let seen: Uint8Array;
-      try {
-        seen = tb.observe(frames).arrived;
-      } catch (err) {
-        throw wrapError(this.label, err);
-      }
-      for (let k = 0; k < n; k++) {
-        const o = (start + k) * OUT_WORDS;
-        out[o] = seen[k] ? VERDICT_ALLOW : VERDICT_DENY;
-        out[o + 1] = seen[k] ? REASON_POLICY : REASON_DENY_INGRESS;
-        out[o + 2] = NO_REF;
-        out[o + 3] = NO_REF;
-      }
+      writeObserved(tb, frames, this.label, out, start);
     }
   }
 

@@ -21,10 +21,10 @@ import type { MapsDelta } from '../compile/delta.js';
 import type { Plan } from '../compile/plan.js';
 import { encodeMaps } from '../compile/layout.js';
 import { PfsimError, wrapError } from '../errors.js';
-import { MAX_FRAMES_PER_RUN, pktioHelper, runSync, Testbed } from '../kernel/testbed.js';
+import { MAX_FRAMES_PER_RUN, pktioHelper, runSync, Testbed, writeObserved } from '../kernel/testbed.js';
 import { bpfAvailability, bpfObjectPath, bpfValueMaxEntries, type PreparedUpdate } from './bpf.js';
 import {
-  type Engine, type EngineOptions, NO_REF, OUT_WORDS, REASON_DENY_INGRESS, REASON_POLICY, VERDICT_ALLOW, VERDICT_DENY,
+  type Engine, type EngineOptions, OUT_WORDS, VERDICT_ALLOW,
 } from './engine.js';
 import type { MapsClassifier } from './native.js';
 import { loadNative } from './native.js';
@@ -151,19 +151,7 @@ export class TcEngine implements Engine {
       const n = Math.min(MAX_FRAMES_PER_RUN, count - start);
       const frames: Uint8Array[] = new Array(n);
       for (let k = 0; k < n; k++) frames[k] = testbedFrame(pkts, start + k, 'tc');
-      let seen: Uint8Array;
-      try {
-        seen = tb.observe(frames).arrived;
-      } catch (err) {
-        throw wrapError('tc', err);
-      }
-      for (let k = 0; k < n; k++) {
-        const o = (start + k) * OUT_WORDS;
-        out[o] = seen[k] ? VERDICT_ALLOW : VERDICT_DENY;
-        out[o + 1] = seen[k] ? REASON_POLICY : REASON_DENY_INGRESS;
-        out[o + 2] = NO_REF;
-        out[o + 3] = NO_REF;
-      }
+      writeObserved(tb, frames, 'tc', out, start);
     }
   }
 

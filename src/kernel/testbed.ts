@@ -25,7 +25,8 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { PfsimError } from '../errors.js';
+import { PfsimError, wrapError } from '../errors.js';
+import { NO_REF, OUT_WORDS, REASON_DENY_INGRESS, REASON_POLICY, VERDICT_ALLOW, VERDICT_DENY } from '../engines/engine.js';
 
 const NETNS_DIR = '/run/netns';
 const NAME_RE = /^pfsim-(\d+)-([0-9a-f]{6})-(src|node|dst)$/;
@@ -170,6 +171,26 @@ export interface Observation {
 export interface TestbedOptions {
   /** how long the receiver waits for a straggler after the last arrival; default 20 ms */
   readonly quietMs?: number;
+}
+
+/**
+ * Sends `frames` through `tb` and writes each one's observed verdict into `out` from packet
+ * `start` on: arrived is allowed, lost is denied; what decided is not observed (NO_REF).
+ */
+export function writeObserved(tb: Testbed, frames: readonly Uint8Array[], label: string, out: Uint32Array, start: number): void {
+  let seen: Uint8Array;
+  try {
+    seen = tb.observe(frames).arrived;
+  } catch (err) {
+    throw wrapError(label, err);
+  }
+  for (let k = 0; k < frames.length; k++) {
+    const o = (start + k) * OUT_WORDS;
+    out[o] = seen[k] ? VERDICT_ALLOW : VERDICT_DENY;
+    out[o + 1] = seen[k] ? REASON_POLICY : REASON_DENY_INGRESS;
+    out[o + 2] = NO_REF;
+    out[o + 3] = NO_REF;
+  }
 }
 
 export class Testbed {

@@ -7,6 +7,7 @@
  */
 import { frame, fragmentPacket, ipPacket, LINKTYPE_ETHERNET, type IpPacketOptions, type TcpFlag } from '../../src/capture/frames.js';
 import { PcapWriter } from '../../src/capture/pcap-writer.js';
+import { rng } from '../../bench/workloads.js';
 
 export const POOL_CLUSTER_YAML = `apiVersion: v1
 kind: Namespace
@@ -114,18 +115,6 @@ spec:
     - protocol: UDP
       port: 53
 `;
-
-/** mulberry32 */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 type Rand = () => number;
 const pick = <T>(r: Rand, xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!;
