@@ -30,10 +30,10 @@ import { loadNative } from '../engines/native.js';
 import { PKT_BYTES } from '../engines/packet.js';
 
 /*
- * struct pfc_meta (native/src/capture/capture.h): twelve u32 words per packet, 64-bit values as
+ * struct pfc_meta (native/src/capture/capture.h): thirteen u32 words per packet, 64-bit values as
  * low and high words.
  */
-export const META_WORDS = 12;
+export const META_WORDS = 13;
 /** file offset of the record: the pcap record header, or the pcapng block */
 export const META_OFFSET_LO = 0;
 export const META_OFFSET_HI = 1;
@@ -54,6 +54,8 @@ export const META_STATUS = 9;
  */
 export const META_FIXED_PORTS = 10;
 export const META_FIXED_INFO = 11;
+/** pfc_flow_hash of the record (native/src/capture/capture.h): the same for both directions of a connection; 0 when skipped */
+export const META_FLOW_HASH = 12;
 export const FIXED_VIEW_PROTO_MASK = 0xff;
 export const FIXED_VIEW_VALID = 0x100;
 export const FIXED_VIEW_IPV4_OPTIONS = 0x200;

@@ -1,8 +1,8 @@
 /**
- * A slot batch: the packets of one reader batch that hash to one pool slot, and room for that
- * slot's per-packet verdicts, all in ONE ArrayBuffer. The buffer is transferred to the worker
- * and back (never structured-cloned), and the main thread reuses it for a later batch, so the
- * steady state allocates nothing per packet.
+ * A slot batch: the packets of one reader batch that hash to one pool slot, compacted for the
+ * engines (which judge contiguous pf_pkt records), with room for their verdicts. It lives in
+ * the thread that judges the slot and is reused batch after batch, so the steady state
+ * allocates nothing per packet; the reader batch itself stays in shared memory (ring.ts).
  *
  * Layout for capacity C and E engines (u32 arrays first, so every view is aligned):
  *   pkts      C × 40 bytes   pf_pkt records, compacted (only packets the reader could parse)
@@ -11,6 +11,7 @@
  *   reasons   C × u32        reason id (see BatchOutcome.newReasons): every packet's in per-packet
  *                            mode, else only for the first packet of each new flow
  *   views     C × 2 u32      each packet's fixed-offset view (META_FIXED_PORTS, META_FIXED_INFO), for aws
+ *   times     C × u32        each packet's capture time, whole seconds (META_SEC_LO), for conntrack aging
  *   verdicts  C × E bytes    verdict code per packet and engine (VERDICT_ALLOW | VERDICT_DENY)
  *   departs   C bytes        per-packet aws departure number (0: none; src/engines/aws-departure.ts)
  */
@@ -27,6 +28,7 @@ export class SlotBatch {
   readonly wire: Uint32Array;
   readonly reasons: Uint32Array;
   readonly views: Uint32Array;
+  readonly times: Uint32Array;
   readonly verdicts: Uint8Array;
   readonly departs: Uint8Array;
 
@@ -46,25 +48,19 @@ export class SlotBatch {
     off += capacity * 4;
     this.views = new Uint32Array(buffer, off, capacity * 2);
     off += capacity * 8;
+    this.times = new Uint32Array(buffer, off, capacity);
+    off += capacity * 4;
     this.verdicts = new Uint8Array(buffer, off, capacity * engines);
     off += capacity * engines;
     this.departs = new Uint8Array(buffer, off, capacity);
   }
 
   static byteLength(capacity: number, engines: number): number {
-    return capacity * (PKT_BYTES + 20 + engines + 1);
+    return capacity * (PKT_BYTES + 24 + engines + 1);
   }
 
   /** A new batch with its own buffer. */
   static create(capacity: number, engines: number): SlotBatch {
     return new SlotBatch(new ArrayBuffer(SlotBatch.byteLength(capacity, engines)), capacity, engines);
-  }
-
-  /** Views over a buffer that came back from (or went to) the other side of a transfer. */
-  static over(buffer: ArrayBuffer, capacity: number, engines: number): SlotBatch {
-    if (buffer.byteLength !== SlotBatch.byteLength(capacity, engines)) {
-      throw new RangeError(`slot batch buffer of ${buffer.byteLength} bytes, expected ${SlotBatch.byteLength(capacity, engines)}`);
-    }
-    return new SlotBatch(buffer, capacity, engines);
   }
 }

@@ -1,21 +1,27 @@
 /**
- * The replay summary's flows, made on the main thread while the workers judge: as each reader
- * batch settles, the flows its packets opened (in every slot) become FlowSummary objects, in
- * the order of their first packets — FlowTable's first-seen order; at the end only the
- * counters are filled in from each slot's FlowCounters and the flows put in report order. So
- * the one object per flow the summary needs is not a serial step after the last packet.
+ * The replay summary's flows, gathered on the main thread while the workers judge: as each
+ * reader batch settles, the flows its packets opened (in every slot) are put in the order of
+ * their first packets — FlowTable's first-seen order — with what is known of them then (name,
+ * first verdicts, reason, the slot and id that count them), in flat arrays. At the end, with
+ * every slot's counters in hand, each flow becomes its FlowSummary object in one go, already
+ * in report order.
+ *
+ * Why so: on two cores the main thread's time is taken from a worker, so it does as little per
+ * flow as it can. An object made once with its final values is cheap; one made early and
+ * filled in later costs a second pass of writes into old-generation objects, and a hundred
+ * thousand objects alive during the replay make every young-generation collection copy them.
  */
 import { VERDICT_ALLOW, verdictName } from '../engines/engine.js';
 import { PfsimError } from '../errors.js';
 import type { FlowSummary } from '../verdict/summary.js';
-import type { SlotBatch } from './batch.js';
 import type { FlowCounters, NewFlows } from './flows.js';
+import type { RingBatch } from './ring.js';
 
 type Verdicts = Readonly<Record<string, 'allow' | 'deny'>>;
 
 /** One slot's share of a settled reader batch. */
 export interface SettledPart {
-  readonly batch: SlotBatch;
+  /** `at`: positions in the reader batch */
   readonly newFlows: NewFlows;
   /** the slot's reason texts by id, this batch's new ones included */
   readonly reasons: readonly string[];
@@ -30,98 +36,99 @@ export interface CollectedFlows {
 
 export class FlowCollector {
   private readonly engineNames: readonly string[];
-  /** per slot: its flows by flow id */
-  private readonly bySlot: FlowSummary[][];
-  private readonly firstSeen: FlowSummary[] = [];
-  /** per flow in firstSeen order: whether an engine denied its first packet */
-  private denied = new Uint8Array(1024);
+  private readonly slots: number;
+  /** per flow in first-seen order: its name, reason, slot, first-verdict code */
+  private readonly names: string[] = [];
+  private readonly reasons: string[] = [];
+  private slotOf = new Uint8Array(1024);
+  private codeOf = new Uint32Array(1024);
+  /** flows so far per slot: the next flow id of each */
+  private readonly perSlot: number[];
   /** flows share the (readonly) verdicts object of their combination of first verdicts */
   private readonly verdictsByCode: Verdicts[] = [];
 
   constructor(engineNames: readonly string[], slots: number) {
     this.engineNames = engineNames;
-    this.bySlot = Array.from({ length: slots }, () => []);
+    this.slots = slots;
+    this.perSlot = new Array<number>(slots).fill(0);
   }
 
-  /** The new flows of one reader batch whose trace index starts at `base`; `parts` by slot. */
-  add(base: number, parts: readonly (SettledPart | undefined)[]): void {
+  /**
+   * The new flows of reader batch `r`, whose trace index starts at `base`; `parts` by slot.
+   * Their first packets' verdicts and reasons are read from `r`.
+   */
+  add(r: RingBatch, parts: readonly (SettledPart | undefined)[]): void {
     const names = parts.map((p) => (p && p.newFlows.at.length > 0 ? p.newFlows.names.split('\n') : []));
     const next = new Array<number>(parts.length).fill(0);
+    const e = this.engineNames.length;
     for (;;) {
       // the slot whose next new flow came first (a handful of slots: a scan beats a heap)
       let s = -1, best = Infinity;
       for (let k = 0; k < parts.length; k++) {
         const p = parts[k];
         if (p === undefined || next[k]! >= p.newFlows.at.length) continue;
-        const first = base + p.batch.offsets[p.newFlows.at[next[k]!]!]!;
+        const first = p.newFlows.at[next[k]!]!;
         if (first < best) { best = first; s = k; }
       }
       if (s < 0) return;
       const p = parts[s]!;
-      const f = this.flow(names[s]![next[s]!]!, p.batch, p.newFlows.at[next[s]!]!, p.reasons);
+      const j = p.newFlows.at[next[s]!]!;
+      let code = 0;
+      for (let k = 0; k < e; k++) code = code * 2 + (r.verdicts[j * e + k] === VERDICT_ALLOW ? 0 : 1);
+      this.verdictsByCode[code] ??= this.verdictsOf(r.verdicts, j * e);
+      const i = this.names.length;
+      if (i === this.slotOf.length) this.grow();
+      this.slotOf[i] = s;
+      this.codeOf[i] = code;
+      this.names.push(names[s]![next[s]!]!);
+      this.reasons.push(p.reasons[r.reasons[j]!]!);
+      this.perSlot[s]!++;
       next[s]!++;
-      this.bySlot[s]!.push(f);
-      this.firstSeen.push(f);
     }
   }
 
-  /** Fills in every flow's counters (one FlowCounters per slot) and puts them in report order. */
+  /** Every flow as its FlowSummary (one FlowCounters per slot), in report order. */
   finish(counters: readonly FlowCounters[]): CollectedFlows {
-    const e = this.engineNames.length;
+    if (counters.length !== this.slots) throw new PfsimError('PFSIM_ERR_WORKER', `replay pool: counters of ${counters.length} slots, expected ${this.slots}`);
     counters.forEach((c, s) => {
-      const flows = this.bySlot[s]!;
-      if (c.count !== flows.length) throw new PfsimError('PFSIM_ERR_WORKER', `replay worker ${s + 1}: counted ${c.count} flows, reported ${flows.length}`);
-      for (let id = 0; id < c.count; id++) {
-        const f = flows[id]!;
-        f.packets = c.packets[id]!;
-        f.bytes = c.bytes[id]!;
-        f.disagreements = c.disagreements[id]!;
-        for (let k = 0; k < e; k++) f.allowed[this.engineNames[k]!] = c.allowed[id * e + k]!;
-      }
-      for (const [id, list] of c.departures) flows[id]!.departures = Object.fromEntries(list);
+      if (c.count !== this.perSlot[s]) throw new PfsimError('PFSIM_ERR_WORKER', `replay worker ${s + 1}: counted ${c.count} flows, reported ${this.perSlot[s]}`);
     });
-    // orderFlows' groups (disagreements, aws departures, denied, allowed), first-seen order in
-    // each, in one pass over data at hand rather than a look at every flow's objects
+    const departed = counters.map((c) => new Map(c.departures.map(([id, list]) => [id, Object.fromEntries(list)])));
+    const allowed = allowedMaker(this.engineNames);
+    const e = this.engineNames.length;
+    // orderFlows' groups (disagreements, aws departures, denied, allowed), first-seen order in each
     const groups: FlowSummary[][] = [[], [], [], []];
-    for (let i = 0; i < this.firstSeen.length; i++) {
-      const f = this.firstSeen[i]!;
-      groups[f.disagreements > 0 ? 0 : f.departures ? 1 : this.denied[i] ? 2 : 3]!.push(f);
+    const id = new Array<number>(this.slots).fill(0);
+    for (let i = 0; i < this.names.length; i++) {
+      const s = this.slotOf[i]!;
+      const c = counters[s]!;
+      const n = id[s]!++;
+      const departures = departed[s]!.get(n);
+      const code = this.codeOf[i]!;
+      // the same fields in the same order as FlowTable's, so JSON output is byte-identical
+      const f: FlowSummary = departures
+        ? {
+          flow: this.names[i]!, packets: c.packets[n]!, bytes: c.bytes[n]!, verdicts: this.verdictsByCode[code]!,
+          allowed: allowed(c.allowed, n * e), disagreements: c.disagreements[n]!, reason: this.reasons[i]!, departures,
+        }
+        : {
+          flow: this.names[i]!, packets: c.packets[n]!, bytes: c.bytes[n]!, verdicts: this.verdictsByCode[code]!,
+          allowed: allowed(c.allowed, n * e), disagreements: c.disagreements[n]!, reason: this.reasons[i]!,
+        };
+      groups[f.disagreements > 0 ? 0 : departures ? 1 : code !== 0 ? 2 : 3]!.push(f);
     }
     const flows = groups.flat();
-    const departures = this.departureTotals(groups);
+    const departures = departureTotals(groups[0]!, groups[1]!);
     return departures ? { flows, departures } : { flows };
   }
 
-  /** departureTotals over the flows in report order, looking only at those that depart. */
-  private departureTotals(groups: readonly FlowSummary[][]): Record<string, number> | undefined {
-    let totals: Record<string, number> | undefined;
-    for (const g of groups) {
-      for (const f of g) {
-        if (!f.departures) continue;
-        totals ??= {};
-        for (const [code, n] of Object.entries(f.departures)) totals[code] = (totals[code] ?? 0) + n;
-      }
-    }
-    return totals;
-  }
-
-  /** A flow opened by packet `j` of `batch`, counters still zero. */
-  private flow(name: string, batch: SlotBatch, j: number, reasons: readonly string[]): FlowSummary {
-    const e = this.engineNames.length;
-    let code = 0;
-    for (let k = 0; k < e; k++) code = code * 2 + (batch.verdicts[j * e + k] === VERDICT_ALLOW ? 0 : 1);
-    const verdicts = (this.verdictsByCode[code] ??= this.verdictsOf(batch.verdicts, j * e));
-    const i = this.firstSeen.length;
-    if (i === this.denied.length) {
-      const d = new Uint8Array(i * 2);
-      d.set(this.denied);
-      this.denied = d;
-    }
-    this.denied[i] = code === 0 ? 0 : 1;
-    const allowed: Record<string, number> = {};
-    for (const name of this.engineNames) allowed[name] = 0;
-    // the same fields in the same order as FlowTable's, so JSON output is byte-identical
-    return { flow: name, packets: 0, bytes: 0, verdicts, allowed, disagreements: 0, reason: reasons[batch.reasons[j]!]! };
+  private grow(): void {
+    const slotOf = new Uint8Array(this.slotOf.length * 2);
+    slotOf.set(this.slotOf);
+    this.slotOf = slotOf;
+    const codeOf = new Uint32Array(this.codeOf.length * 2);
+    codeOf.set(this.codeOf);
+    this.codeOf = codeOf;
   }
 
   private verdictsOf(codes: Uint8Array, at: number): Verdicts {
@@ -129,4 +136,32 @@ export class FlowCollector {
     this.engineNames.forEach((name, k) => { v[name] = verdictName(codes[at + k]!); });
     return v;
   }
+}
+
+/**
+ * departureTotals over the flows in report order, looking only at the groups that can depart
+ * (flows with disagreements first, then those with departures).
+ */
+function departureTotals(...groups: readonly FlowSummary[][]): Record<string, number> | undefined {
+  let totals: Record<string, number> | undefined;
+  for (const g of groups) {
+    for (const f of g) {
+      if (!f.departures) continue;
+      totals ??= {};
+      for (const [code, n] of Object.entries(f.departures)) totals[code] = (totals[code] ?? 0) + n;
+    }
+  }
+  return totals;
+}
+
+/**
+ * A function making a flow's `allowed` object ({engine: packets allowed}, in engine order) from
+ * `counts[at ..]`. The engine list is fixed for a replay, so the object is written as one
+ * literal: every flow's object then has the same shape from the start, which keyed stores
+ * into an empty object do not give. Engine names come from the fixed set of EngineName and
+ * are quoted with JSON.stringify besides.
+ */
+function allowedMaker(names: readonly string[]): (counts: Uint32Array, at: number) => Record<string, number> {
+  const fields = names.map((n, k) => `${JSON.stringify(n)}: c[o + ${k}]`).join(', ');
+  return new Function('c', 'o', `return { ${fields} };`) as (counts: Uint32Array, at: number) => Record<string, number>;
 }

@@ -1,7 +1,9 @@
 /**
- * What one pool slot does with its packets: the engines of a Replayer (loaded once from the
- * plan, stateful) judge each slot batch in order, and every packet's verdict codes and aws
- * departure are written back into the batch. Per-connection counters accumulate in a
+ * What one pool slot does with its packets: from each shared reader batch (ring.ts) it takes
+ * the packets whose connection hashes to it, compacts them into its own slot batch, and the
+ * engines of a Replayer (loaded once from the plan, stateful) judge them in order; every
+ * packet's verdict codes, aws departure and reason id go back into the reader batch at the
+ * packet's own position. Per-connection counters accumulate in a
  * FlowAccumulator; the first packet of each new flow also gets its reason id in the batch
  * (every packet does, in per-packet mode), so the main thread can describe new flows while the
  * workers go on, and merge per-packet output in trace order. Runs inside a pool worker, or on
@@ -12,7 +14,10 @@ import type { EngineName } from '../engines/engine.js';
 import { OUT_WORDS } from '../engines/engine.js';
 import { departureCode, departureNumber } from '../engines/aws-departure.js';
 import { Replayer } from '../verdict/replay.js';
-import type { SlotBatch } from './batch.js';
+import { META_FIXED_INFO, META_FIXED_PORTS, META_ORIGLEN, META_SEC_LO, META_STATUS, META_WORDS } from '../capture/reader.js';
+import { SlotBatch } from './batch.js';
+import { PKT_WORDS, flowSlot } from './flow-hash.js';
+import type { RingBatch } from './ring.js';
 import { FlowAccumulator, type FlowCounters, type NewFlows } from './flows.js';
 
 /** What a replay wants from its slots. */
@@ -43,6 +48,8 @@ export class SlotJudge {
   private mode: JudgeMode = { flows: true, perPacket: false };
   /** index of the aws engine, -1 without: its departures are explained differences, not disagreements */
   private readonly aws: number;
+  /** this slot's packets of the reader batch being judged */
+  private readonly share: SlotBatch;
 
   /** Loads every engine from the plan; throws (with nothing left open) if one cannot load. */
   constructor(plan: Plan, engines: readonly EngineName[], capacity: number) {
@@ -50,6 +57,7 @@ export class SlotJudge {
     this.replayer = new Replayer(plan, engines, capacity);
     this.flows = new FlowAccumulator(engines.length);
     this.aws = engines.indexOf('aws');
+    this.share = SlotBatch.create(capacity, engines.length);
   }
 
   /** Starts a replay: forgets connections, flows and reasons. */
@@ -58,6 +66,50 @@ export class SlotJudge {
     this.flows.clear();
     this.reasonIds.clear();
     this.mode = mode;
+  }
+
+  /**
+   * Judges this slot's packets among the first `count` of reader batch `r` (slot `slot` of
+   * `slots`) and writes their verdicts, departures, reason ids and owner into `r` at each
+   * packet's position; the new flows' `at` are positions in `r` too.
+   */
+  judgeShare(r: RingBatch, count: number, slot: number, slots: number): BatchOutcome {
+    if (count > this.share.capacity) throw new RangeError(`reader batch of ${count} packets, slot batch of ${this.share.capacity}`);
+    const b = this.share;
+    const n = this.gather(r, count, slot, slots);
+    const outcome = this.judge(b, n);
+    const e = this.engineNames.length;
+    for (let j = 0; j < n; j++) {
+      const i = b.offsets[j]!;
+      for (let k = 0; k < e; k++) r.verdicts[i * e + k] = b.verdicts[j * e + k]!;
+      r.departs[i] = b.departs[j]!;
+      r.reasons[i] = b.reasons[j]!;
+      r.owner[i] = slot;
+    }
+    const at = outcome.newFlows?.at;
+    if (at) for (let x = 0; x < at.length; x++) at[x] = b.offsets[at[x]!]!;
+    return outcome;
+  }
+
+  /** Copies the packets of `r` that are this slot's into the slot batch; returns how many. */
+  private gather(r: RingBatch, count: number, slot: number, slots: number): number {
+    const b = this.share, to = b.words, from = r.words, meta = r.meta;
+    let c = 0;
+    for (let i = 0; i < count; i++) {
+      const m = i * META_WORDS;
+      if (meta[m + META_STATUS] !== 0) continue;
+      if (slots > 1 && flowSlot(meta, i, slots) !== slot) continue;
+      // ten word moves: cheaper than a subarray object per packet
+      const src = i * PKT_WORDS, dst = c * PKT_WORDS;
+      for (let k = 0; k < PKT_WORDS; k++) to[dst + k] = from[src + k]!;
+      b.offsets[c] = i;
+      b.wire[c] = meta[m + META_ORIGLEN]!;
+      b.views[2 * c] = meta[m + META_FIXED_PORTS]!;
+      b.views[2 * c + 1] = meta[m + META_FIXED_INFO]!;
+      b.times[c] = meta[m + META_SEC_LO]!;
+      c++;
+    }
+    return c;
   }
 
   /** Judges the first `count` packets of `b`. */

@@ -1,21 +1,21 @@
 /**
  * Replays a capture through a pool of workers. The main thread reads the capture (the native
- * streaming reader), hashes each parsed packet's connection the same in both directions
- * (flow-hash.ts) and copies its record into the slot batch of the worker that owns the
- * connection; each worker judges its batches in order with its own stateful engines, so every
- * connection sees its packets in trace order with its conntrack in one place. Batches travel
- * by transfer and come back for reuse.
+ * streaming reader) straight into a reader batch in shared memory (ring.ts) and names that
+ * batch to every worker; each worker takes the packets whose connection hashes to it, the same
+ * in both directions (flow-hash.ts), and judges them in order with its own stateful engines,
+ * so every connection sees its packets in trace order with its conntrack in one place. The
+ * verdicts come back in the same shared batch, at each packet's position: per-packet output
+ * is read off in trace order with no merge and no copy.
  *
  * Results: per-connection counters are kept in the workers. Each judged batch reports the
  * flows it opened; the main thread makes their objects as batches settle, in the order of
  * their first packets (FlowTable's first-seen order), while the workers go on, and fills in
- * the counters at the end (collect.ts). For per-packet output the workers write verdicts into
- * the batches and the main thread merges them back in trace order, reader batch by reader
- * batch. Packets the reader could not parse never leave the main thread: they come out as
- * "skip" in their place.
+ * the counters at the end (collect.ts). Packets the reader could not parse are judged by no
+ * worker: they come out as "skip" in their place.
  *
- * The main thread's share of the work (reading, hashing, one object per flow) bounds the
- * speed-up: on two cores, two workers plus the main thread share them.
+ * The main thread's share of the work (the parse, one object per flow) bounds the speed-up:
+ * on two cores, two workers and the main thread share them. Each worker's share is its own
+ * packets plus a hash of every packet of the batch, to find them.
  *
  * Error contract: open() and replay() reject with a PfsimError (a worker's failure as
  * `replay worker N: …`, its code kept; PFSIM_ERR_WORKER when a thread died; capture errors
@@ -26,32 +26,31 @@ import type { Worker } from 'node:worker_threads';
 import type { Plan } from '../compile/plan.js';
 import type { EngineName } from '../engines/engine.js';
 import { verdictName } from '../engines/engine.js';
-import { packetBatch, readPacket } from '../engines/packet.js';
+import { readPacket } from '../engines/packet.js';
 import { PfsimError } from '../errors.js';
 import { formatIp } from '../net/ip.js';
-import { type CaptureTotals, META_FIXED_INFO, META_FIXED_PORTS, META_ORIGLEN, META_STATUS, META_WORDS, openCapture, skipReasonName } from '../capture/reader.js';
+import { type CaptureTotals, META_ORIGLEN, META_STATUS, META_WORDS, openCapture, skipReasonName } from '../capture/reader.js';
 import { departureCode } from '../engines/aws-departure.js';
 import { protoName, type PacketVerdict, type ReplayResult, type ReplaySink, verdictsAgree } from '../verdict/replay.js';
 import type { ReplaySummary } from '../verdict/summary.js';
-import { SlotBatch } from './batch.js';
-import { PKT_WORDS, flowSlot } from './flow-hash.js';
 import { FlowCollector } from './collect.js';
+import type { BatchOutcome } from './judge.js';
 import type { WorkerInfo } from './protocol.js';
-import { type JudgedBatch, LocalSlot, type Slot, ThreadSlot } from './slot.js';
+import { type RingBatch, SharedRing } from './ring.js';
+import { LocalSlot, type Slot, ThreadSlot } from './slot.js';
 
-/** Slot numbers fit a byte; this one marks a packet the reader skipped. */
-const SKIPPED = 255;
+/** Slot numbers fit a byte (the ring's owner array). */
 export const MAX_WORKERS = 254;
 /**
  * Packets per reader batch. Every batch costs each slot a task (a message each way and a
- * worker wake-up), paid on the main thread, so batches are large; 16384 packets is 1 MiB of
- * slot batch per worker and in-flight batch.
+ * worker wake-up), paid on the main thread, so batches are large; 16384 packets is 1.6 MiB of
+ * shared ring per batch in flight.
  */
 export const DEFAULT_POOL_BATCH = 16384;
 /**
- * Reader batches in flight. A batch settles only when every slot has judged its share, so
- * the window is how far one worker may run ahead of a slower one (a core shared with other
- * work) before it waits; each batch in flight holds one slot batch per worker.
+ * Reader batches in flight: the batches of the shared ring. A batch settles only when every
+ * slot has judged its share, so the window is how far one worker may run ahead of a slower one
+ * (a core shared with other work) before it waits.
  */
 export const DEFAULT_WINDOW = 8;
 
@@ -93,11 +92,10 @@ export interface PoolReplayResult extends ReplayResult {
 interface Pending {
   readonly base: number;
   readonly count: number;
-  /** per slot: its share of the batch, or undefined when no packet hashed to it */
-  readonly parts: (Promise<JudgedBatch | undefined> | undefined)[];
-  /** per-packet mode: each packet's slot (SKIPPED for the reader's skips) and the meta words */
-  readonly slotOf?: Uint8Array;
-  readonly meta?: Uint32Array;
+  /** its ring batch */
+  readonly k: number;
+  /** per slot: the outcome of its share (undefined when the slot failed; see Run.failure) */
+  readonly parts: Promise<BatchOutcome | undefined>[];
 }
 
 /** Per-replay state on the main thread. */
@@ -122,20 +120,19 @@ export class ReplayPool {
   readonly batchSize: number;
   readonly window: number;
   private readonly slots: Slot[];
-  /** per slot: slot batches back from their worker, ready for reuse */
-  private readonly free: SlotBatch[][];
+  private readonly ring: SharedRing;
   private closing: Promise<void> | undefined;
   /** the signal that closed the pool, if one did */
   private interrupted: NodeJS.Signals | undefined;
   private busy = false;
   private readonly onSignal = (sig: NodeJS.Signals): void => this.closeOnSignal(sig);
 
-  private constructor(engines: readonly EngineName[], batchSize: number, window: number, slots: Slot[]) {
+  private constructor(engines: readonly EngineName[], batchSize: number, window: number, slots: Slot[], ring: SharedRing) {
     this.engines = engines;
     this.batchSize = batchSize;
     this.window = window;
     this.slots = slots;
-    this.free = slots.map(() => []);
+    this.ring = ring;
   }
 
   /**
@@ -150,10 +147,11 @@ export class ReplayPool {
     if (!Number.isInteger(batch) || batch < 1 || batch > 1 << 20) throw new PfsimError('PFSIM_ERR_USAGE', `replay pool: batch size ${batch} is not an integer in 1..${1 << 20}`);
     const window = opts.window ?? DEFAULT_WINDOW;
     if (!Number.isInteger(window) || window < 1 || window > 1024) throw new PfsimError('PFSIM_ERR_USAGE', `replay pool: window ${window} is not an integer in 1..1024`);
+    const ring = SharedRing.create(window, batch, engines.length);
     const slots: Slot[] = opts.inThread
-      ? [new LocalSlot(plan, engines, batch)]
-      : Array.from({ length: workers }, (_, i) => new ThreadSlot(i, plan, engines, batch));
-    const pool = new ReplayPool(engines, batch, window, slots);
+      ? [new LocalSlot(plan, engines, ring)]
+      : Array.from({ length: workers }, (_, i) => new ThreadSlot(i, workers, plan, engines, ring));
+    const pool = new ReplayPool(engines, batch, window, slots, ring);
     if (!opts.inThread) {
       // a worker's engines may own kernel testbeds: close them before the process goes
       process.on('SIGINT', pool.onSignal);
@@ -236,30 +234,40 @@ export class ReplayPool {
   /** Reads, dispatches and settles every batch of the capture; returns the reader's totals. */
   private async stream(file: string, run: Run, opts: PoolReplayOptions): Promise<CaptureTotals> {
     const reader = openCapture(file, { batchSize: this.batchSize, keepGoing: opts.keepGoing === true });
-    const pkts = packetBatch(this.batchSize);
-    const words = new Uint32Array(pkts.buffer, pkts.byteOffset, pkts.byteLength >>> 2);
-    const meta = new Uint32Array(this.batchSize * META_WORDS);
+    const free = Array.from({ length: this.window }, (_, k) => this.window - 1 - k);
     const pending: Pending[] = [];
+    const done = async () => {
+      const p = pending.shift()!;
+      await this.settle(p, run);
+      free.push(p.k);
+    };
     try {
       let base = 0;
       let readError: unknown;
       for (;;) {
+        if (free.length === 0) await done();
+        const k = free.pop()!;
+        const r = this.ring.batch(k);
         let count: number;
         try {
-          count = reader.readInto(pkts, meta, this.batchSize);
+          count = reader.readInto(r.pkts, r.meta, this.batchSize);
         } catch (e) {
           // a malformed capture: the packets before the fault still get their verdicts, as
           // in the sequential replay, then the error
           readError = e;
+          free.push(k);
           break;
         }
-        if (count === 0) break;
-        while (pending.length >= this.window) await this.settle(pending.shift()!, run);
-        pending.push(this.dispatch(words, meta, count, base, run));
+        if (count === 0) {
+          free.push(k);
+          break;
+        }
+        this.countSkips(r, count, run);
+        pending.push({ base, count, k, parts: this.slots.map((_, s) => this.send(s, k, count, run)) });
         base += count;
         opts.onProgress?.({ packets: base, bytes: reader.totals().bytes });
       }
-      while (pending.length > 0) await this.settle(pending.shift()!, run);
+      while (pending.length > 0) await done();
       if (readError !== undefined) throw readError;
       return reader.totals();
     } finally {
@@ -269,52 +277,19 @@ export class ReplayPool {
     }
   }
 
-  /**
-   * Splits one reader batch by connection into slot batches and sends each to its slot.
-   * The per-packet work here is most of the main thread's cost in the pool: a status check,
-   * a hash, and a ten-word copy (twelve with the aws engine's fixed-offset view).
-   */
-  private dispatch(words: Uint32Array, meta: Uint32Array, count: number, base: number, run: Run): Pending {
-    const n = this.slots.length;
-    const perPacket = run.sink?.packet !== undefined;
-    const slotOf = perPacket ? new Uint8Array(count) : undefined;
-    const batches = this.slots.map((_, s) => this.take(s));
-    const fill = new Int32Array(n);
-    const views = this.engines.includes('aws');
+  /** Counts the packets of a reader batch that the reader skipped, by reason. */
+  private countSkips(r: RingBatch, count: number, run: Run): void {
     for (let i = 0; i < count; i++) {
-      const m = i * META_WORDS;
-      const status = meta[m + META_STATUS]!;
-      if (status !== 0) {
-        const why = skipReasonName(status);
-        run.skippedBy[why] = (run.skippedBy[why] ?? 0) + 1;
-        if (slotOf) slotOf[i] = SKIPPED;
-        continue;
-      }
-      const s = n === 1 ? 0 : flowSlot(words, i, n);
-      const b = batches[s]!;
-      const c = fill[s]!++;
-      // ten word moves: cheaper than a subarray object per packet
-      const to = b.words, from = i * PKT_WORDS, at = c * PKT_WORDS;
-      for (let k = 0; k < PKT_WORDS; k++) to[at + k] = words[from + k]!;
-      b.offsets[c] = i;
-      b.wire[c] = meta[m + META_ORIGLEN]!;
-      if (views) {
-        b.views[2 * c] = meta[m + META_FIXED_PORTS]!;
-        b.views[2 * c + 1] = meta[m + META_FIXED_INFO]!;
-      }
-      if (slotOf) slotOf[i] = s;
+      const status = r.meta[i * META_WORDS + META_STATUS]!;
+      if (status === 0) continue;
+      const why = skipReasonName(status);
+      run.skippedBy[why] = (run.skippedBy[why] ?? 0) + 1;
     }
-    const parts = batches.map((b, s) => {
-      if (fill[s] !== 0) return this.send(s, b, fill[s]!, run);
-      this.free[s]!.push(b); // no packet for this slot this time
-      return undefined;
-    });
-    return { base, count, parts, ...(slotOf ? { slotOf, meta: meta.slice(0, count * META_WORDS) } : {}) };
   }
 
-  /** Sends a slot batch; the promise never rejects (a failure is kept in `run`). */
-  private send(s: number, b: SlotBatch, count: number, run: Run): Promise<JudgedBatch | undefined> {
-    return this.slots[s]!.judge(b, count).then(
+  /** Names ring batch `k` to slot `s`; the promise never rejects (a failure is kept in `run`). */
+  private send(s: number, k: number, count: number, run: Run): Promise<BatchOutcome | undefined> {
+    return this.slots[s]!.judge(k, count).then(
       (r) => r,
       (e: unknown) => {
         run.failure ??= e instanceof PfsimError ? e : new PfsimError('PFSIM_ERR_WORKER', `replay worker ${s + 1}: ${String(e)}`);
@@ -323,45 +298,39 @@ export class ReplayPool {
     );
   }
 
-  /**
-   * Waits for one reader batch, makes the flows it opened, emits its per-packet verdicts in
-   * order, recycles its slot batches.
-   */
+  /** Waits for one reader batch, makes the flows it opened, emits its per-packet verdicts in order. */
   private async settle(p: Pending, run: Run): Promise<void> {
     const parts = await Promise.all(p.parts);
     if (run.failure) throw run.failure;
-    parts.forEach((r, s) => {
-      if (r === undefined) return;
-      run.disagreements += r.outcome.disagreements;
-      for (const text of r.outcome.newReasons) run.reasons[s]!.push(text);
+    const r = this.ring.batch(p.k);
+    parts.forEach((o, s) => {
+      run.disagreements += o!.disagreements;
+      for (const text of o!.newReasons) run.reasons[s]!.push(text);
     });
-    run.flows?.add(p.base, parts.map((r, s) => (r?.outcome.newFlows ? { batch: r.batch, newFlows: r.outcome.newFlows, reasons: run.reasons[s]! } : undefined)));
-    if (p.slotOf) this.emit(p, parts, run);
-    parts.forEach((r, s) => { if (r) this.free[s]!.push(r.batch); });
+    run.flows?.add(r, parts.map((o, s) => (o?.newFlows ? { newFlows: o.newFlows, reasons: run.reasons[s]! } : undefined)));
+    if (run.sink?.packet) this.emit(p, r, run);
   }
 
   /** The per-packet verdicts of one reader batch in trace order, as the sequential Replayer gives them. */
-  private emit(p: Pending, parts: readonly (JudgedBatch | undefined)[], run: Run): void {
+  private emit(p: Pending, r: RingBatch, run: Run): void {
     const sink = run.sink!;
-    const cursor = new Int32Array(this.slots.length);
     const names = this.engines;
+    const e = names.length;
     for (let i = 0; i < p.count; i++) {
-      const s = p.slotOf![i]!;
       const m = i * META_WORDS;
-      const wire = p.meta![m + META_ORIGLEN]!;
-      if (s === SKIPPED) {
-        sink.packet!({ index: p.base + i, verdict: 'skip', engines: {}, agree: true, reason: skipReasonName(p.meta![m + META_STATUS]!) }, wire);
+      const wire = r.meta[m + META_ORIGLEN]!;
+      const status = r.meta[m + META_STATUS]!;
+      if (status !== 0) {
+        sink.packet!({ index: p.base + i, verdict: 'skip', engines: {}, agree: true, reason: skipReasonName(status) }, wire);
         continue;
       }
-      const b = parts[s]!.batch;
-      const j = cursor[s]!++;
       const engines: Record<string, 'allow' | 'deny'> = {};
-      for (let k = 0; k < names.length; k++) engines[names[k]!] = verdictName(b.verdicts[j * names.length + k]!);
+      for (let k = 0; k < e; k++) engines[names[k]!] = verdictName(r.verdicts[i * e + k]!);
       const verdict = engines[names[0]!]!;
-      const departure = departureCode(b.departs[j]!);
-      const h = readPacket(b.pkts, j);
+      const departure = departureCode(r.departs[i]!);
+      const h = readPacket(r.pkts, i);
       const v: PacketVerdict = {
-        index: p.base + i, verdict, engines, agree: verdictsAgree(engines, departure), reason: run.reasons[s]![b.reasons[j]!]!,
+        index: p.base + i, verdict, engines, agree: verdictsAgree(engines, departure), reason: run.reasons[r.owner[i]!]![r.reasons[i]!]!,
         src: formatIp(h.src), dst: formatIp(h.dst), proto: protoName(h.proto), sport: h.sport, dport: h.dport,
         ...(departure !== undefined ? { departure } : {}),
       };
@@ -376,10 +345,6 @@ export class ReplayPool {
       flows, packets: totals.packets, judged: totals.ok, skipped: totals.skipped, skippedBy: { ...run.skippedBy },
       disagreements: run.disagreements, ...(departures ? { departures } : {}),
     };
-  }
-
-  private take(s: number): SlotBatch {
-    return this.free[s]!.pop() ?? SlotBatch.create(this.batchSize, this.engines.length);
   }
 
   /**

@@ -7,6 +7,7 @@ import type { Plan } from '../compile/plan.js';
 import type { EngineName } from '../engines/engine.js';
 import type { PfsimErrorCode } from '../errors.js';
 import type { BatchOutcome, JudgeMode } from './judge.js';
+import type { RingShape } from './ring.js';
 
 /** workerData: cloned once per worker when it starts. */
 export interface WorkerInit {
@@ -16,6 +17,10 @@ export interface WorkerInit {
   readonly capacity: number;
   /** this worker's slot, 0-based */
   readonly slot: number;
+  /** how many slots share the connections */
+  readonly slots: number;
+  /** the reader batches, shared with the main thread and the other workers */
+  readonly ring: RingShape;
 }
 
 export type WorkerTask =
@@ -24,21 +29,16 @@ export type WorkerTask =
   /** reset conntrack, flows and reasons for a new replay */
   | { readonly op: 'start'; readonly mode: JudgeMode }
   /**
-   * judge a slot batch; `buffer` is transferred and comes back in the reply. `seq` counts the
+   * judge this slot's packets among the first `count` of ring batch `batch`. `seq` counts the
    * batches since 'start' (0, 1, …): the worker refuses one out of turn.
    */
-  | { readonly op: 'judge'; readonly buffer: ArrayBuffer; readonly count: number; readonly seq: number }
+  | { readonly op: 'judge'; readonly batch: number; readonly count: number; readonly seq: number }
   /** this slot's flow counters, by flow id */
   | { readonly op: 'flows' }
   /** which thread this is, and a call into the native addon from it */
   | { readonly op: 'info' }
   /** close the engines (kernel engines remove their testbeds) */
   | { readonly op: 'close' };
-
-export interface JudgeReply {
-  readonly buffer: ArrayBuffer;
-  readonly outcome: BatchOutcome;
-}
 
 export interface WorkerInfo {
   readonly slot: number;

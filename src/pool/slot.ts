@@ -1,6 +1,7 @@
 /**
- * A pool slot: where the packets of one share of the connections are judged, in the order they
- * are sent. ThreadSlot is a worker thread behind its own single-thread Piscina; LocalSlot
+ * A pool slot: where the packets of one share of the connections are judged, reader batch
+ * after reader batch in the order they are sent (the batches themselves are in shared memory,
+ * ring.ts; a task names one). ThreadSlot is a worker thread behind its own single-thread Piscina; LocalSlot
  * judges on the calling thread (one slot, no threads: `--workers 1`).
  *
  * Why one Piscina per slot: piscina hands a task to whichever worker is free, but a connection's
@@ -30,26 +31,23 @@ import type { Plan } from '../compile/plan.js';
 import type { EngineName } from '../engines/engine.js';
 import { packageRoot } from '../engines/native.js';
 import { PfsimError } from '../errors.js';
-import { SlotBatch } from './batch.js';
 import type { FlowCounters } from './flows.js';
 import { type BatchOutcome, type JudgeMode, SlotJudge } from './judge.js';
-import type { JudgeReply, WorkerInfo, WorkerInit, WorkerReply, WorkerTask } from './protocol.js';
+import type { WorkerInfo, WorkerInit, WorkerReply, WorkerTask } from './protocol.js';
+import { SharedRing } from './ring.js';
 
 /** tasks a worker may hold before the main thread reads its replies (see the module comment) */
 const TASKS_AHEAD = 4;
-
-export interface JudgedBatch {
-  /** the batch that was sent, with its verdicts (per-packet mode) filled in */
-  readonly batch: SlotBatch;
-  readonly outcome: BatchOutcome;
-}
 
 export interface Slot {
   /** Loads the engines. */
   init(): Promise<void>;
   start(mode: JudgeMode): Promise<void>;
-  /** Judges the first `count` packets of `batch`; the batch belongs to the slot until this settles. */
-  judge(batch: SlotBatch, count: number): Promise<JudgedBatch>;
+  /**
+   * Judges the slot's packets among the first `count` of ring batch `batch`, writing their
+   * verdicts into it; the batch must not change until this settles.
+   */
+  judge(batch: number, count: number): Promise<BatchOutcome>;
   /** Every flow's counters, by flow id. */
   flows(): Promise<FlowCounters>;
   info(): Promise<WorkerInfo>;
@@ -77,18 +75,15 @@ function firstLine(e: unknown): string {
 export class ThreadSlot implements Slot {
   readonly index: number;
   private readonly piscina: Piscina<WorkerTask, unknown>;
-  private readonly capacity: number;
-  private readonly engines: number;
   /** an error of the thread outside any task (piscina 'error'): every later call fails with it */
   private broken: PfsimError | undefined;
   /** the next judge task's sequence number */
   private seq = 0;
 
-  constructor(index: number, plan: Plan, engines: readonly EngineName[], capacity: number) {
+  /** Slot `index` of `slots`, judging the batches of `ring`. */
+  constructor(index: number, slots: number, plan: Plan, engines: readonly EngineName[], ring: SharedRing) {
     this.index = index;
-    this.capacity = capacity;
-    this.engines = engines.length;
-    const workerData: WorkerInit = { plan, engines, capacity, slot: index };
+    const workerData: WorkerInit = { plan, engines, capacity: ring.shape.capacity, slot: index, slots, ring: ring.shape };
     this.piscina = new Piscina<WorkerTask, unknown>({
       filename: workerFile(),
       name: 'default',
@@ -116,10 +111,8 @@ export class ThreadSlot implements Slot {
     await this.call<null>({ op: 'start', mode });
   }
 
-  /** The batch's buffer moves to the worker (detached here until the reply brings it back). */
-  async judge(batch: SlotBatch, count: number): Promise<JudgedBatch> {
-    const r = await this.call<JudgeReply>({ op: 'judge', buffer: batch.buffer, count, seq: this.seq++ }, [batch.buffer]);
-    return { batch: SlotBatch.over(r.buffer, this.capacity, this.engines), outcome: r.outcome };
+  judge(batch: number, count: number): Promise<BatchOutcome> {
+    return this.call<BatchOutcome>({ op: 'judge', batch, count, seq: this.seq++ });
   }
 
   flows(): Promise<FlowCounters> {
@@ -143,11 +136,11 @@ export class ThreadSlot implements Slot {
     return new PfsimError(code, `replay worker ${this.index + 1}: ${message}`);
   }
 
-  private async call<T>(task: WorkerTask, transferList?: ArrayBuffer[]): Promise<T> {
+  private async call<T>(task: WorkerTask): Promise<T> {
     if (this.broken) throw this.broken;
     let reply: WorkerReply<T>;
     try {
-      reply = (await this.piscina.run(task, transferList ? { transferList } : {})) as WorkerReply<T>;
+      reply = (await this.piscina.run(task)) as WorkerReply<T>;
     } catch (e) {
       // the thread died or was terminated: its engines and connections are gone
       this.broken ??= this.error('PFSIM_ERR_WORKER', firstLine(e));
@@ -158,29 +151,29 @@ export class ThreadSlot implements Slot {
   }
 }
 
-/** One slot on the calling thread: the same judging, without threads or transfers. */
+/** The only slot, on the calling thread: the same judging, without threads. */
 export class LocalSlot implements Slot {
   private readonly plan: Plan;
   private readonly engines: readonly EngineName[];
-  private readonly capacity: number;
+  private readonly ring: SharedRing;
   private judgeOf: SlotJudge | undefined;
 
-  constructor(plan: Plan, engines: readonly EngineName[], capacity: number) {
+  constructor(plan: Plan, engines: readonly EngineName[], ring: SharedRing) {
     this.plan = plan;
     this.engines = engines;
-    this.capacity = capacity;
+    this.ring = ring;
   }
 
   async init(): Promise<void> {
-    this.judgeOf ??= new SlotJudge(this.plan, this.engines, this.capacity);
+    this.judgeOf ??= new SlotJudge(this.plan, this.engines, this.ring.shape.capacity);
   }
 
   async start(mode: JudgeMode): Promise<void> {
     this.loaded().start(mode);
   }
 
-  async judge(batch: SlotBatch, count: number): Promise<JudgedBatch> {
-    return { batch, outcome: this.loaded().judge(batch, count) };
+  async judge(batch: number, count: number): Promise<BatchOutcome> {
+    return this.loaded().judgeShare(this.ring.batch(batch), count, 0, 1);
   }
 
   async flows(): Promise<FlowCounters> {

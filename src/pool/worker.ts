@@ -11,12 +11,13 @@ import { threadId, workerData } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { PfsimError } from '../errors.js';
 import { loadNative } from '../engines/native.js';
-import { SlotBatch } from './batch.js';
 import { counterBuffers, type FlowCounters } from './flows.js';
-import { SlotJudge } from './judge.js';
-import type { JudgeReply, WorkerFailure, WorkerInfo, WorkerInit, WorkerReply, WorkerTask } from './protocol.js';
+import { type BatchOutcome, SlotJudge } from './judge.js';
+import { SharedRing } from './ring.js';
+import type { WorkerFailure, WorkerInfo, WorkerInit, WorkerReply, WorkerTask } from './protocol.js';
 
 const init = workerData as WorkerInit;
+const ring = SharedRing.over(init.ring);
 let judge: SlotJudge | undefined;
 /** the sequence number the next judge task must carry */
 let nextSeq = 0;
@@ -34,11 +35,9 @@ function failure(e: unknown): WorkerFailure {
   return { ok: false, code: 'PFSIM_ERR_WORKER', message: message.split('\n')[0]! };
 }
 
-/** The batch goes back to the main thread by transfer, like it came. */
-function judgeBatch(buffer: ArrayBuffer, count: number): unknown {
-  const b = SlotBatch.over(buffer, init.capacity, init.engines.length);
-  const reply: WorkerReply<JudgeReply> = { ok: true, value: { buffer, outcome: loaded().judge(b, count) } };
-  return Piscina.move({ [Piscina.transferableSymbol]: [buffer], [Piscina.valueSymbol]: reply } as never);
+/** The verdicts go into the shared batch; only the outcome (new flows, new reasons) is posted. */
+function judgeBatch(batch: number, count: number): WorkerReply<BatchOutcome> {
+  return { ok: true, value: loaded().judgeShare(ring.batch(batch), count, init.slot, init.slots) };
 }
 
 /** The counters' typed arrays go back by transfer too. */
@@ -78,7 +77,7 @@ export default function handle(task: WorkerTask): unknown {
         // batches judged out of order would corrupt conntrack: refuse, never judge
         if (task.seq !== nextSeq) throw new PfsimError('PFSIM_ERR_WORKER', `batch ${task.seq} arrived when batch ${nextSeq} was due`);
         nextSeq++;
-        return judgeBatch(task.buffer, task.count);
+        return judgeBatch(task.batch, task.count);
       case 'flows':
         return flowsReply();
       case 'info':

@@ -125,9 +125,36 @@ static int fail(struct pfc_parser *p, __u64 off, const char *fmt, ...)
 	return -EINVAL;
 }
 
+/* one end of a connection, its 16 address bytes and port, mixed into 32 bits */
+static __always_inline __u32 mix_end(const __u8 *addr, __u16 port)
+{
+	__u32 w[4], h;
+
+	memcpy(w, addr, sizeof(w));
+	h = (w[3] ^ port) * 0x9e3779b1u;
+	h ^= w[2] * 0x85ebca77u;
+	h ^= w[1] * 0xc2b2ae3du;
+	h ^= w[0] * 0x27d4eb2fu;
+	return h ^ (h >> 15);
+}
+
+__u32 pfc_flow_hash(const struct pf_pkt *pkt)
+{
+	__u32 h = (mix_end(pkt->saddr, pkt->sport) + mix_end(pkt->daddr, pkt->dport)) ^ pkt->proto;
+
+	/* murmur3's finaliser */
+	h ^= h >> 16;
+	h *= 0x85ebca6bu;
+	h ^= h >> 13;
+	h *= 0xc2b2ae35u;
+	return h ^ (h >> 16);
+}
+
+/* pkt: the record just decoded, or NULL when there is none (a truncated record) */
 static __always_inline void put_meta(struct pfc_meta *m, __u64 at, __u64 sec, __u32 nsec,
 				     __u32 caplen, __u32 origlen, __u32 ifindex, __u32 lt,
-				     __u32 status, const struct pfc_fixed_view *v)
+				     __u32 status, const struct pfc_fixed_view *v,
+				     const struct pf_pkt *pkt)
 {
 	m->off_lo = (__u32)at;
 	m->off_hi = (__u32)(at >> 32);
@@ -141,6 +168,7 @@ static __always_inline void put_meta(struct pfc_meta *m, __u64 at, __u64 sec, __
 	m->status = status;
 	m->fixed_ports = v ? v->ports : 0;
 	m->fixed_info = v ? v->info : 0;
+	m->flow_hash = pkt && status == PFC_OK ? pfc_flow_hash(pkt) : 0;
 }
 
 int pfc_parser_new(struct pfc_parser **out)
@@ -279,7 +307,7 @@ static __always_inline int pcap_loop(struct pfc_parser *p, struct cursor *c, int
 		status = pfc_decode_view(&p->frags, lt, h + PCAP_REC_HDR, caplen, &c->pkts[count],
 					 &view);
 		put_meta(&c->meta[count], p->pos + off, sec, frac * mul, caplen, ld32(h + 12, swap),
-			 0, lt, status, &view);
+			 0, lt, status, &view, &c->pkts[count]);
 		p->st.status[status]++;
 		count++;
 		off += PCAP_REC_HDR + caplen;
@@ -315,7 +343,8 @@ static int pcap_records(struct pfc_parser *p, struct cursor *c, int final)
 	}
 	memset(&c->pkts[c->count], 0, sizeof(struct pf_pkt));
 	put_meta(&c->meta[c->count], p->pos + c->off, sec, frac * (p->pcap_ns ? 1 : 1000),
-		 rd32(p, h + 8), rd32(p, h + 12), 0, p->linktype, PFC_SKIP_TRUNCATED_RECORD, NULL);
+		 rd32(p, h + 8), rd32(p, h + 12), 0, p->linktype, PFC_SKIP_TRUNCATED_RECORD, NULL,
+		 NULL);
 	p->st.status[PFC_SKIP_TRUNCATED_RECORD]++;
 	c->count++;
 	c->off = c->len;
@@ -492,7 +521,7 @@ static int ng_packet(struct pfc_parser *p, struct cursor *c, __u32 type, const _
 		status = pfc_decode_view(&p->frags, i->linktype, b + hdr, caplen,
 					 &c->pkts[c->count], &view);
 	put_meta(&c->meta[c->count], at, sec, nsec, caplen, origlen, i->index, i->linktype,
-		 status, trunc ? NULL : &view);
+		 status, trunc ? NULL : &view, trunc ? NULL : &c->pkts[c->count]);
 	p->st.status[status]++;
 	c->count++;
 out:

@@ -83,7 +83,7 @@ struct pfc_fixed_view {
 #define PFC_VIEW_SHORT 0x1000u	   /* the L4 header at the fixed offset runs past the datagram */
 
 /*
- * Host-only metadata of one packet record: twelve u32 words, 48 bytes, so JavaScript reads it
+ * Host-only metadata of one packet record: thirteen u32 words, 52 bytes, so JavaScript reads it
  * through a Uint32Array. 64-bit values are split in low and high words.
  */
 struct pfc_meta {
@@ -99,9 +99,21 @@ struct pfc_meta {
 	__u32 status;	/* PFC_OK or PFC_SKIP_* */
 	__u32 fixed_ports; /* struct pfc_fixed_view of the packet, all zero when skipped */
 	__u32 fixed_info;
+	__u32 flow_hash; /* pfc_flow_hash() of the record, 0 when skipped */
 };
 
-#define PFC_META_WORDS 12
+#define PFC_META_WORDS 13
+
+/*
+ * pfc_flow_hash - a hash of the packet's connection that is the same in both directions:
+ * each end {address, port} is mixed on its own and the two are added (swapping the ends
+ * gives the same sum), then the protocol is folded in and the sum avalanched so that its low
+ * bits depend on every input bit. The family and TCP flags are left out: they differ between
+ * packets of one connection or say nothing the addresses do not. Later IP fragments carry
+ * their first fragment's ports, so they hash with it. The replay pool picks a packet's worker
+ * by it (hash % workers), so every packet of a connection meets the same conntrack.
+ */
+__u32 pfc_flow_hash(const struct pf_pkt *pkt);
 
 /* what one pfc_parse call did */
 struct pfc_result {
