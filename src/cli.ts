@@ -17,7 +17,7 @@ import { defaultWorkers, parseWorkers, replayPooled } from './pool/run.js';
 import { wantProgress } from './pool/progress.js';
 import { doctor, renderDoctor } from './kernel/doctor.js';
 import { cleanupDeadOwners, renderCleanup } from './kernel/cleanup.js';
-import { renderSummary } from './verdict/summary.js';
+import { DEFAULT_MAX_FLOWS, parseMaxFlows, renderSummary } from './verdict/summary.js';
 import { registerReportCommand } from './report/command.js';
 import { registerDiffCommand } from './verdict/diff-command.js';
 import { registerLiveCommands } from './live/command.js';
@@ -165,13 +165,15 @@ function program(): Command {
     .option('--json <file>', 'also write the summary as JSON to this file')
     .option('--keep-going', 'a damaged capture is read up to the damage, which counts as a file-error skip, instead of failing')
     .option('--workers <n>', `judge in N worker threads, 1 on the main thread (default: one per core, ${defaultWorkers()} here)`)
-    .action(async (o: { cluster: string[]; pcap: string; engines: string; json?: string; keepGoing?: boolean; workers?: string }) => {
+    .option('--max-flows <n>', `list the first N connections one by one and add up the packets of later ones, so memory stays bounded on any capture (default ${DEFAULT_MAX_FLOWS})`)
+    .action(async (o: { cluster: string[]; pcap: string; engines: string; json?: string; keepGoing?: boolean; workers?: string; maxFlows?: string }) => {
       const engines = parseEngineList(o.engines);
       const workers = o.workers === undefined ? defaultWorkers() : parseWorkers(o.workers);
+      const maxFlows = o.maxFlows === undefined ? DEFAULT_MAX_FLOWS : parseMaxFlows(o.maxFlows);
       const plan = compile(loadCluster(o.cluster));
-      // the workers count connections; the main thread only reads, hashes and merges
+      // the workers count connections; the main thread only reads and merges
       const r = await replayPooled(plan, o.pcap, engines, {
-        workers, keepGoing: o.keepGoing === true, progress: wantProgress({ json: o.json !== undefined, streamsStdout: false }),
+        workers, keepGoing: o.keepGoing === true, progress: wantProgress({ json: o.json !== undefined, streamsStdout: false }), maxFlows,
       });
       warnStopped(r.totals.stopped);
       const summary = r.summary!;

@@ -132,6 +132,38 @@ describe('replay pool equals the sequential replay', () => {
     }
   }, 60_000);
 
+  it('--max-flows: the first connections listed, later ones added up; the same for any number of workers', async () => {
+    for (const engines of [ENGINES, ['maps', 'aws', 'chain'] as EngineName[]]) {
+      const table = new FlowTable(50);
+      replayCapture(plan, trace, engines, { packet: (v, wire) => table.add(v, wire) });
+      const ref = table.summary();
+      expect(ref.flows.length).toBe(50);
+      expect(ref.others!.maxFlows).toBe(50);
+      // nothing lost: every judged packet is in a listed flow or in others
+      expect(ref.flows.reduce((n, f) => n + f.packets, 0) + ref.others!.packets).toBe(ref.judged);
+      expect(ref.others!.packets).toBeGreaterThan(ref.judged / 2);
+      const all = new FlowTable();
+      replayCapture(plan, trace, engines, { packet: (v, wire) => all.add(v, wire) });
+      const full = all.summary();
+      expect(full.others).toBeUndefined();
+      // the listed flows are exactly the first 50 connections, with their full counts
+      const listed = new Set(ref.flows.map((f) => f.flow));
+      const first = full.flows.filter((f) => listed.has(f.flow));
+      expect(first.length).toBe(50);
+      expect(JSON.stringify(first)).toBe(JSON.stringify(ref.flows));
+      if (engines.includes('aws')) expect(ref.departures).toEqual(full.departures);
+      for (const c of [{ workers: 1, inThread: true }, { workers: 1 }, { workers: 2 }, { workers: 3 }]) {
+        const pool = await ReplayPool.open(plan, engines, { workers: c.workers, inThread: c.inThread ?? false, batchSize: BATCH });
+        try {
+          const r = await pool.replay(trace, { maxFlows: 50 });
+          expect(JSON.stringify(r.summary), `${c.workers} ${engines.join(',')}`).toBe(JSON.stringify(ref));
+        } finally {
+          await pool.close();
+        }
+      }
+    }
+  }, 60_000);
+
   it('a capture cut inside a record: the packets before the fault, then the same CaptureError', async () => {
     const cut = join(dir, 'cut.pcap');
     copyFileSync(trace, cut);
@@ -379,6 +411,18 @@ describe('CLI --workers', () => {
     expect(three.stdout).toBe(one.stdout);
     expect(one.stdout.trim().split('\n').map((l) => JSON.parse(l).index)).toEqual([...one.stdout.trim().split('\n').keys()]);
   }, 60_000);
+
+  it('replay --max-flows: one line for the connections after the first N; a bad value is one usage line', () => {
+    const r = pfsim(['replay', ...cluster(), '--pcap', trace, '--workers', '2', '--max-flows', '20']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^\(connections after the first 20\) +\d+ +\d+ +\d+\/\d+ allowed, \d+\/\d+ allowed; not listed one by one \(--max-flows\)$/m);
+    expect(r.stdout).toMatch(/^flows 20 listed: /m);
+    for (const bad of ['0', 'x', '-5']) {
+      const e = pfsim(['replay', ...cluster(), '--pcap', trace, '--max-flows', bad]);
+      expect(e.code).toBe(2);
+      expect(e.stderr).toBe(`pfsim: --max-flows: "${bad}" is not a positive integer\n`);
+    }
+  });
 
   it('a bad --workers is one usage line and exit 2', () => {
     for (const w of ['0', 'x', '1.5']) {

@@ -6,6 +6,10 @@
  * every slot's counters in hand, each flow becomes its FlowSummary object in one go, already
  * in report order.
  *
+ * Only the first `maxFlows` connections of the trace are listed; the flows the slots kept beyond
+ * them (each slot keeps its own first maxFlows) and each slot's `others` are added up in the
+ * summary's `others`, as FlowTable does with the same cap.
+ *
  * Why so: on two cores the main thread's time is taken from a worker, so it does as little per
  * flow as it can. An object made once with its final values is cheap; one made early and
  * filled in later costs a second pass of writes into old-generation objects, and a hundred
@@ -13,7 +17,7 @@
  */
 import { VERDICT_ALLOW, verdictName } from '../engines/engine.js';
 import { PfsimError } from '../errors.js';
-import type { FlowSummary } from '../verdict/summary.js';
+import { emptyOthers, type FlowSummary, type OtherFlows } from '../verdict/summary.js';
 import type { FlowCounters, NewFlows } from './flows.js';
 import type { RingBatch } from './ring.js';
 
@@ -30,6 +34,8 @@ export interface SettledPart {
 export interface CollectedFlows {
   /** report order, as orderFlows gives it */
   readonly flows: FlowSummary[];
+  /** present when connections beyond maxFlows were seen */
+  readonly others?: OtherFlows;
   /** aws departures added up by reason code, as departureTotals gives them; absent when none */
   readonly departures?: Record<string, number>;
 }
@@ -37,6 +43,9 @@ export interface CollectedFlows {
 export class FlowCollector {
   private readonly engineNames: readonly string[];
   private readonly slots: number;
+  private readonly maxFlows: number;
+  /** per slot: ids of the flows it kept that come after the first maxFlows of the trace */
+  private readonly dropped: number[][];
   /** per flow in first-seen order: its name, reason, slot, first-verdict code */
   private readonly names: string[] = [];
   private readonly reasons: string[] = [];
@@ -47,9 +56,11 @@ export class FlowCollector {
   /** flows share the (readonly) verdicts object of their combination of first verdicts */
   private readonly verdictsByCode: Verdicts[] = [];
 
-  constructor(engineNames: readonly string[], slots: number) {
+  constructor(engineNames: readonly string[], slots: number, maxFlows: number) {
     this.engineNames = engineNames;
     this.slots = slots;
+    this.maxFlows = maxFlows;
+    this.dropped = Array.from({ length: slots }, () => []);
     this.perSlot = new Array<number>(slots).fill(0);
   }
 
@@ -73,6 +84,11 @@ export class FlowCollector {
       if (s < 0) return;
       const p = parts[s]!;
       const j = p.newFlows.at[next[s]!]!;
+      if (this.names.length >= this.maxFlows) {
+        this.dropped[s]!.push(this.perSlot[s]!++);
+        next[s]!++;
+        continue;
+      }
       let code = 0;
       for (let k = 0; k < e; k++) code = code * 2 + (r.verdicts[j * e + k] === VERDICT_ALLOW ? 0 : 1);
       this.verdictsByCode[code] ??= this.verdictsOf(r.verdicts, j * e);
@@ -118,8 +134,32 @@ export class FlowCollector {
       groups[f.disagreements > 0 ? 0 : departures ? 1 : code !== 0 ? 2 : 3]!.push(f);
     }
     const flows = groups.flat();
-    const departures = departureTotals(groups[0]!, groups[1]!);
-    return departures ? { flows, departures } : { flows };
+    const others = this.others(counters);
+    const departures = departureTotals(groups[0]!, groups[1]!, others ? [others] : []);
+    return { flows, ...(others ? { others } : {}), ...(departures ? { departures } : {}) };
+  }
+
+  /** The slots' flows after the first maxFlows and their `others`, added up; undefined when none. */
+  private others(counters: readonly FlowCounters[]): OtherFlows | undefined {
+    if (counters.every((c, s) => c.others === undefined && this.dropped[s]!.length === 0)) return undefined;
+    const e = this.engineNames.length;
+    const o = emptyOthers(this.maxFlows, this.engineNames);
+    const departures = new Map<string, number>();
+    const add = (packets: number, bytes: number, disagreements: number, allowed: (k: number) => number, deps: readonly (readonly [string, number])[]) => {
+      o.packets += packets;
+      o.bytes += bytes;
+      o.disagreements += disagreements;
+      for (let k = 0; k < e; k++) o.allowed[this.engineNames[k]!]! += allowed(k);
+      for (const [code, n] of deps) departures.set(code, (departures.get(code) ?? 0) + n);
+    };
+    counters.forEach((c, s) => {
+      const deps = new Map(c.departures);
+      for (const id of this.dropped[s]!) add(c.packets[id]!, c.bytes[id]!, c.disagreements[id]!, (k) => c.allowed[id * e + k]!, deps.get(id) ?? []);
+      if (c.others) add(c.others.packets, c.others.bytes, c.others.disagreements, (k) => c.others!.allowed[k]!, c.others.departures);
+    });
+    // by code: the slots met them in an order of their own
+    if (departures.size > 0) o.departures = Object.fromEntries([...departures].sort((a, b) => (a[0] < b[0] ? -1 : 1)));
+    return o;
   }
 
   private grow(): void {
@@ -142,7 +182,7 @@ export class FlowCollector {
  * departureTotals over the flows in report order, looking only at the groups that can depart
  * (flows with disagreements first, then those with departures).
  */
-function departureTotals(...groups: readonly FlowSummary[][]): Record<string, number> | undefined {
+function departureTotals(...groups: readonly Pick<FlowSummary, 'departures'>[][]): Record<string, number> | undefined {
   let totals: Record<string, number> | undefined;
   for (const g of groups) {
     for (const f of g) {

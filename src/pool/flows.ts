@@ -11,6 +11,11 @@
  * per {protocol, unordered pair of ends}, named after its first packet, the first packet's
  * verdict per engine and reason, packets, wire bytes, packets allowed per engine, packets the
  * engines disagreed on, packets the aws engine departed on by reason code.
+ *
+ * At most `limit` flows are kept (the slot's first ones); packets of later connections are
+ * added up in one set of counters, the slot's `others`. The pool lists the first maxFlows
+ * connections of the whole trace, and with the same limit in every slot each of those is
+ * among its slot's first: so the summary is the same for any number of workers.
  */
 import { departureCode } from '../engines/aws-departure.js';
 import { OUT_WORDS, VERDICT_ALLOW } from '../engines/engine.js';
@@ -41,6 +46,18 @@ export interface FlowCounters {
   readonly allowed: Uint32Array;
   /** the flows the aws engine departed on: [flow id, [code, packets] in first-met order] */
   readonly departures: readonly (readonly [number, readonly (readonly [string, number])[]])[];
+  /** the packets of connections beyond the limit, added up (absent: none) */
+  readonly others?: OtherCounters;
+}
+
+export interface OtherCounters {
+  packets: number;
+  bytes: number;
+  disagreements: number;
+  /** packets allowed per engine, in engine order */
+  readonly allowed: number[];
+  /** [code, packets] in first-met order */
+  readonly departures: [string, number][];
 }
 
 /** The buffers of `c`, for a transferList. */
@@ -61,6 +78,8 @@ export class FlowAccumulator {
   /** flow id → departure number → packets, in first-met order (departures are rare) */
   private readonly departures = new Map<number, Map<number, number>>();
   private count = 0;
+  private limit = Number.POSITIVE_INFINITY;
+  private others: { packets: number; bytes: number; disagreements: number; allowed: number[]; departures: Map<number, number> } | undefined;
   /** the flows first seen since the last newFlows() */
   private fresh = new Uint32Array(256);
   private freshCount = 0;
@@ -84,6 +103,10 @@ export class FlowAccumulator {
     const before = this.count;
     const id = this.findOrInsert(this.canonicalKey(pkts, words, i), pkts, i);
     const e = this.engines;
+    if (id < 0) {
+      this.addOther(wire, outs, i, agree, departure);
+      return false;
+    }
     this.packets[id]!++;
     this.bytes[id]! += wire;
     for (let k = 0; k < e; k++) if (outs[k]![i * OUT_WORDS] === VERDICT_ALLOW) this.allowed[id * e + k]!++;
@@ -94,6 +117,16 @@ export class FlowAccumulator {
       d.set(departure, (d.get(departure) ?? 0) + 1);
     }
     return this.count !== before;
+  }
+
+  /** The packets of a connection beyond the limit. */
+  private addOther(wire: number, outs: readonly Uint32Array[], i: number, agree: boolean, departure: number): void {
+    const o = (this.others ??= { packets: 0, bytes: 0, disagreements: 0, allowed: new Array<number>(this.engines).fill(0), departures: new Map() });
+    o.packets++;
+    o.bytes += wire;
+    for (let k = 0; k < this.engines; k++) if (outs[k]![i * OUT_WORDS] === VERDICT_ALLOW) o.allowed[k]!++;
+    if (!agree) o.disagreements++;
+    if (departure !== 0) o.departures.set(departure, (o.departures.get(departure) ?? 0) + 1);
   }
 
   /** The flows first seen since the last call, and starts a new list. */
@@ -109,12 +142,15 @@ export class FlowAccumulator {
     return {
       count: n, packets: this.packets.slice(0, n), bytes: this.bytes.slice(0, n),
       disagreements: this.disagreements.slice(0, n), allowed: this.allowed.slice(0, n * this.engines),
-      departures: [...this.departures].map(([id, d]) => [id, [...d].map(([num, k]) => [departureCode(num) ?? `unknown-${num}`, k] as const)] as const),
+      departures: [...this.departures].map(([id, d]) => [id, codes(d)] as const),
+      ...(this.others ? { others: { ...this.others, allowed: [...this.others.allowed], departures: codes(this.others.departures) } } : {}),
     };
   }
 
-  /** Forgets every flow. */
-  clear(): void {
+  /** Forgets every flow; from now on at most `limit` flows are kept. */
+  clear(limit = Number.POSITIVE_INFINITY): void {
+    this.limit = limit;
+    this.others = undefined;
     this.slots.fill(0);
     this.departures.clear();
     this.count = 0;
@@ -152,6 +188,7 @@ export class FlowAccumulator {
     for (let s = h & mask; ; s = (s + 1) & mask) {
       const v = this.slots[s]!;
       if (v === 0) {
+        if (this.count >= this.limit) return -1;
         const id = this.insert(pkts, i);
         this.slots[s] = id + 1;
         if (this.count * 2 > this.slots.length) this.rehash();
@@ -197,6 +234,11 @@ export class FlowAccumulator {
     }
     this.slots = slots;
   }
+}
+
+/** Departure numbers and packets as [code, packets], in first-met order. */
+function codes(d: ReadonlyMap<number, number>): [string, number][] {
+  return [...d].map(([num, k]) => [departureCode(num) ?? `unknown-${num}`, k]);
 }
 
 /** A u16 in host order, as pf_pkt holds ports. */

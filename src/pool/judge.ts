@@ -26,6 +26,8 @@ export interface JudgeMode {
   readonly flows: boolean;
   /** per-packet reasons written back into each batch (verdict --pcap) */
   readonly perPacket: boolean;
+  /** flows mode: connections counted one by one, the slot's first ones (default: no limit) */
+  readonly maxFlows?: number;
 }
 
 export interface BatchOutcome {
@@ -63,7 +65,7 @@ export class SlotJudge {
   /** Starts a replay: forgets connections, flows and reasons. */
   start(mode: JudgeMode): void {
     this.replayer.resetState();
-    this.flows.clear();
+    this.flows.clear(mode.maxFlows);
     this.reasonIds.clear();
     this.mode = mode;
   }

@@ -32,7 +32,7 @@ import { formatIp } from '../net/ip.js';
 import { type CaptureTotals, META_ORIGLEN, META_STATUS, META_WORDS, openCapture, skipReasonName } from '../capture/reader.js';
 import { departureCode } from '../engines/aws-departure.js';
 import { protoName, type PacketVerdict, type ReplayResult, type ReplaySink, verdictsAgree } from '../verdict/replay.js';
-import type { ReplaySummary } from '../verdict/summary.js';
+import { DEFAULT_MAX_FLOWS, type ReplaySummary } from '../verdict/summary.js';
 import { FlowCollector } from './collect.js';
 import type { BatchOutcome } from './judge.js';
 import type { WorkerInfo } from './protocol.js';
@@ -81,6 +81,8 @@ export interface PoolReplayOptions {
   readonly onProgress?: (p: PoolProgress) => void;
   /** a damaged capture ends in one 'file-error' skip instead of an error (CaptureReaderOptions) */
   readonly keepGoing?: boolean;
+  /** connections listed one by one in the summary, the first ones; default DEFAULT_MAX_FLOWS */
+  readonly maxFlows?: number;
 }
 
 export interface PoolReplayResult extends ReplayResult {
@@ -191,11 +193,13 @@ export class ReplayPool {
     this.busy = true;
     try {
       const summary = opts.summary !== false;
+      const maxFlows = opts.maxFlows ?? DEFAULT_MAX_FLOWS;
+      if (!Number.isSafeInteger(maxFlows) || maxFlows < 1) throw new PfsimError('PFSIM_ERR_USAGE', `replay pool: maxFlows ${maxFlows} is not a positive integer`);
       const run: Run = {
         sink: opts.sink, skippedBy: {}, reasons: this.slots.map(() => []), disagreements: 0, failure: undefined,
-        flows: summary ? new FlowCollector(this.engines, this.slots.length) : undefined,
+        flows: summary ? new FlowCollector(this.engines, this.slots.length, maxFlows) : undefined,
       };
-      await Promise.all(this.slots.map((s) => s.start({ flows: summary, perPacket: opts.sink?.packet !== undefined })));
+      await Promise.all(this.slots.map((s) => s.start({ flows: summary, perPacket: opts.sink?.packet !== undefined, maxFlows })));
       const totals = await this.stream(file, run, opts);
       const result = { totals, judged: totals.ok, disagreements: run.disagreements };
       if (!summary) return result;
@@ -340,9 +344,9 @@ export class ReplayPool {
 
   /** The flows made as batches settled, with every slot's counters, in report order. */
   private async summarise(totals: CaptureTotals, run: Run, collector: FlowCollector): Promise<ReplaySummary> {
-    const { flows, departures } = collector.finish(await Promise.all(this.slots.map((s) => s.flows())));
+    const { flows, others, departures } = collector.finish(await Promise.all(this.slots.map((s) => s.flows())));
     return {
-      flows, packets: totals.packets, judged: totals.ok, skipped: totals.skipped, skippedBy: { ...run.skippedBy },
+      flows, ...(others ? { others } : {}), packets: totals.packets, judged: totals.ok, skipped: totals.skipped, skippedBy: { ...run.skippedBy },
       disagreements: run.disagreements, ...(departures ? { departures } : {}),
     };
   }

@@ -32,6 +32,8 @@ export interface PooledReplayOptions {
   readonly keepGoing?: boolean;
   /** draw a progress bar on stderr (the caller asks wantProgress first) */
   readonly progress?: boolean;
+  /** connections listed one by one in the summary (PoolReplayOptions.maxFlows) */
+  readonly maxFlows?: number;
 }
 
 /** Replays `file` once; rejects with the replay's PfsimError, after the pool is closed. */
@@ -42,6 +44,7 @@ export async function replayPooled(plan: Plan, file: string, engines: readonly E
   try {
     result = await pool.replay(file, {
       ...(o.sink ? { sink: o.sink } : {}), summary: o.summary !== false, keepGoing: o.keepGoing === true,
+      ...(o.maxFlows !== undefined ? { maxFlows: o.maxFlows } : {}),
       ...(bar ? { onProgress: bar.update } : {}),
     });
   } catch (e) {

@@ -2,7 +2,12 @@
  * Per-connection summary of a replay: packets of both directions of a 5-tuple form one flow,
  * named after its first packet (the initiator). A flow's verdict per engine is the verdict of
  * its first packet; allowed-packet counts show what conntrack let through afterwards.
+ *
+ * Memory stays bounded on any capture: the first `maxFlows` connections (in first-seen order)
+ * are listed one by one, and the packets of every later one are added up in `others`, so
+ * packets in = packets of the listed flows + others + skipped, always.
  */
+import { PfsimError } from '../errors.js';
 import type { PacketVerdict } from './replay.js';
 
 export interface FlowSummary {
@@ -20,8 +25,32 @@ export interface FlowSummary {
   departures?: Record<string, number>;
 }
 
+/** The packets of connections beyond the first `maxFlows`, added up (no per-connection state). */
+export interface OtherFlows {
+  /** the cap that was reached */
+  readonly maxFlows: number;
+  packets: number;
+  bytes: number;
+  /** packets allowed, per engine */
+  readonly allowed: Record<string, number>;
+  disagreements: number;
+  departures?: Record<string, number>;
+}
+
+/** Flows listed one by one unless a caller asks otherwise: about 100 MB of summary at most. */
+export const DEFAULT_MAX_FLOWS = 250_000;
+
+/** Parses --max-flows: an integer ≥ 1, or PfsimError PFSIM_ERR_USAGE. */
+export function parseMaxFlows(text: string): number {
+  const n = /^\d+$/.test(text.trim()) ? Number(text.trim()) : Number.NaN;
+  if (!(n >= 1 && Number.isSafeInteger(n))) throw new PfsimError('PFSIM_ERR_USAGE', `--max-flows: "${text}" is not a positive integer`);
+  return n;
+}
+
 export interface ReplaySummary {
   readonly flows: FlowSummary[];
+  /** present when more connections were seen than `maxFlows` */
+  readonly others?: OtherFlows;
   readonly packets: number;
   readonly judged: number;
   readonly skipped: number;
@@ -33,11 +62,17 @@ export interface ReplaySummary {
 
 export class FlowTable {
   private readonly flows = new Map<string, FlowSummary>();
+  private others: OtherFlows | undefined;
+  readonly maxFlows: number;
   packets = 0;
   judged = 0;
   skipped = 0;
   disagreements = 0;
   readonly skippedBy: Record<string, number> = {};
+
+  constructor(maxFlows = DEFAULT_MAX_FLOWS) {
+    this.maxFlows = maxFlows;
+  }
 
   add(v: PacketVerdict, bytes: number): void {
     this.packets++;
@@ -50,14 +85,15 @@ export class FlowTable {
     if (!v.agree) this.disagreements++;
     const a = `${v.src}|${v.sport}`, b = `${v.dst}|${v.dport}`;
     const key = `${v.proto}|${a < b ? `${a}|${b}` : `${b}|${a}`}`;
-    let f = this.flows.get(key);
+    let f: FlowSummary | OtherFlows | undefined = this.flows.get(key);
+    if (!f && this.flows.size >= this.maxFlows) f = this.others ??= emptyOthers(this.maxFlows, Object.keys(v.engines));
     if (!f) {
       f = {
         flow: flowName(v.proto!, v.src!, v.sport!, v.dst!, v.dport!),
         packets: 0, bytes: 0, verdicts: { ...v.engines }, allowed: {}, disagreements: 0, reason: v.reason,
       };
       for (const e of Object.keys(v.engines)) f.allowed[e] = 0;
-      this.flows.set(key, f);
+      this.flows.set(key, f as FlowSummary);
     }
     f.packets++;
     f.bytes += bytes;
@@ -73,15 +109,25 @@ export class FlowTable {
   summary(): ReplaySummary {
     const flows = orderFlows([...this.flows.values()]);
     const departures = departureTotals(flows);
+    // others' departures by code, as the replay pool gives them
+    if (this.others?.departures) this.others.departures = Object.fromEntries(Object.entries(this.others.departures).sort((a, b) => (a[0] < b[0] ? -1 : 1)));
+    const totals = this.others?.departures ? departureTotals([...flows, this.others]) : departures;
     return {
-      flows, packets: this.packets, judged: this.judged, skipped: this.skipped, skippedBy: { ...this.skippedBy }, disagreements: this.disagreements,
-      ...(departures ? { departures } : {}),
+      flows, ...(this.others ? { others: this.others } : {}), packets: this.packets, judged: this.judged, skipped: this.skipped, skippedBy: { ...this.skippedBy },
+      disagreements: this.disagreements, ...(totals ? { departures: totals } : {}),
     };
   }
 }
 
+/** An OtherFlows with every count zero, for these engines. */
+export function emptyOthers(maxFlows: number, engines: readonly string[]): OtherFlows {
+  const allowed: Record<string, number> = {};
+  for (const e of engines) allowed[e] = 0;
+  return { maxFlows, packets: 0, bytes: 0, allowed, disagreements: 0 };
+}
+
 /** The aws departures of every flow added up by reason code; undefined when there are none. */
-export function departureTotals(flows: readonly FlowSummary[]): Record<string, number> | undefined {
+export function departureTotals(flows: readonly Pick<FlowSummary, 'departures'>[]): Record<string, number> | undefined {
   let totals: Record<string, number> | undefined;
   for (const f of flows) {
     for (const [code, n] of Object.entries(f.departures ?? {})) {
@@ -130,10 +176,15 @@ export function renderSummary(s: ReplaySummary, engines: readonly string[]): str
     const departs = f.departures ? `aws departs (${departureText(f.departures)}); ` : '';
     lines.push(`${f.flow.padEnd(w)}  ${String(f.packets).padStart(7)}  ${String(f.bytes).padStart(9)}  ${cells}${f.disagreements ? `DISAGREE on ${f.disagreements} packets; ` : ''}${departs}${f.reason}`);
   }
+  if (s.others) {
+    const o = s.others;
+    const cells = engines.map((e) => `${o.allowed[e]}/${o.packets} allowed`).join(', ');
+    lines.push(`${`(connections after the first ${o.maxFlows})`.padEnd(w)}  ${String(o.packets).padStart(7)}  ${String(o.bytes).padStart(9)}  ${cells}${o.disagreements ? `; DISAGREE on ${o.disagreements} packets` : ''}; not listed one by one (--max-flows)`);
+  }
   const skipped = Object.entries(s.skippedBy).map(([k, v]) => `${k} ${v}`).join(', ');
   lines.push('');
   lines.push(`packets in ${s.packets} = judged ${s.judged} + skipped ${s.skipped}${skipped ? ` (${skipped})` : ''}`);
-  lines.push(`flows ${s.flows.length}: ${s.flows.filter((f) => !Object.values(f.verdicts).includes('deny')).length} allowed, ${s.flows.filter((f) => Object.values(f.verdicts).includes('deny')).length} denied; engines ${s.disagreements === 0 ? 'agree on every packet' : `disagree on ${s.disagreements} packets`}`);
+  lines.push(`flows ${s.flows.length}${s.others ? ' listed' : ''}: ${s.flows.filter((f) => !Object.values(f.verdicts).includes('deny')).length} allowed, ${s.flows.filter((f) => Object.values(f.verdicts).includes('deny')).length} denied; engines ${s.disagreements === 0 ? 'agree on every packet' : `disagree on ${s.disagreements} packets`}`);
   if (s.departures) {
     const n = Object.values(s.departures).reduce((a, b) => a + b, 0);
     lines.push(`aws departs from Kubernetes semantics on ${n} packets in ${s.flows.filter((f) => f.departures).length} flows: ${departureText(s.departures)}`);
