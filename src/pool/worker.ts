@@ -40,7 +40,7 @@ function judgeBatch(batch: number, count: number): WorkerReply<BatchOutcome> {
   return { ok: true, value: loaded().judgeShare(ring.batch(batch), count, init.slot, init.slots) };
 }
 
-/** The counters' typed arrays go back by transfer too. */
+/** The counters' typed arrays go back by transfer (the batches never move: they are shared). */
 function flowsReply(): unknown {
   const counters = loaded().flowCounters();
   const reply: WorkerReply<FlowCounters> = { ok: true, value: counters };
