@@ -15,6 +15,11 @@
  * connections walk hundreds of rules, about 160 rules per packet on average over the trace —
  * a realistic chain walk, not a contrived one (scale 1000 walks about 80).
  *
+ * Two figures per worker count: the replay as `pfsim replay` runs it (per-connection summary:
+ * the flow objects are made on the main thread, a serial share), and the verdicts alone
+ * (totals, as `pfsim verdict --pcap` without its per-packet lines), which is the pool's own
+ * scaling.
+ *
  * Each pool stays open over the whole run (engines loaded once, as in the CLI) and is warmed
  * by one untimed replay; then the timed replays go round the worker counts in turn, so a
  * change of machine load hits every count alike, each after a full garbage collection (the
@@ -52,6 +57,8 @@ export interface PoolBenchOptions {
   readonly repeats: number;
   /** also time the main-thread path and the single-thread Replayer (default true) */
   readonly sequential?: boolean;
+  /** also time each worker count without the per-connection summary (default true) */
+  readonly verdictsOnly?: boolean;
   /** one line per timed replay, for a person watching */
   readonly log?: (line: string) => void;
 }
@@ -83,6 +90,10 @@ export async function benchPool(opts: PoolBenchOptions): Promise<PoolBench> {
     let packets = 0;
     for (const p of pools) packets = (await p.replay(opts.pcap)).totals.packets;
     const contenders: Contender[] = counts.map((w, i) => ({ label: `${w} worker${w === 1 ? ' ' : 's'}`, run: () => pools[i]!.replay(opts.pcap), pps: [] }));
+    const bare: Contender[] = opts.verdictsOnly === false ? [] : counts.map((w, i) => ({
+      label: `${w} worker${w === 1 ? ' ' : 's'}, verdicts only`, run: () => pools[i]!.replay(opts.pcap, { summary: false }), pps: [],
+    }));
+    contenders.push(...bare);
     if (main) contenders.push({ label: 'main thread (--workers 1)', run: () => main.replay(opts.pcap), pps: [] });
     const gc = collector();
     const time = async (c: Contender, r: number) => {
@@ -100,10 +111,12 @@ export async function benchPool(opts: PoolBenchOptions): Promise<PoolBench> {
     if (main) for (let r = 0; r < Math.min(opts.repeats, 3); r++) await time(sequential, r);
     const byWorkers = counts.map((workers, i) => ({ workers, pps: spread(contenders[i]!.pps) }));
     const base = byWorkers[0]!.pps.median;
+    const bareBy = bare.map((c, i) => ({ workers: counts[i]!, pps: spread(c.pps) }));
     return {
       trace: basename(opts.pcap), packets, engines: [...opts.engines], byWorkers,
       speedup: byWorkers[byWorkers.length - 1]!.pps.median / base,
-      ...(main ? { mainThreadPps: spread(contenders[counts.length]!.pps), sequentialPps: spread(sequential.pps) } : {}),
+      ...(bareBy.length > 0 ? { verdictsOnly: { byWorkers: bareBy, speedup: bareBy[bareBy.length - 1]!.pps.median / bareBy[0]!.pps.median } } : {}),
+      ...(main ? { mainThreadPps: spread(contenders[contenders.length - 1]!.pps), sequentialPps: spread(sequential.pps) } : {}),
     };
   } finally {
     for (const p of pools) await p.close();
@@ -206,19 +219,19 @@ async function main(): Promise<number> {
   const engines = parseEngineList(a.engines);
   const w = workload(a);
   log(`pool   workload: ${w.what}`);
-  if (engines.includes('chain')) {
-    const walk = chainWalk(w.plan, w.pcap);
-    log(`pool   chain walks ${walk.perPacket.toFixed(1)} rules per packet on average over ${walk.packets} packets`);
-  }
+  const walk = engines.includes('chain') ? chainWalk(w.plan, w.pcap) : undefined;
+  if (walk) log(`pool   chain walks ${walk.perPacket.toFixed(1)} rules per packet on average over ${walk.packets} packets`);
   const r = await benchPool({ pcap: w.pcap, plan: w.plan, engines, workers: a.workers, repeats: a.repeats, log });
-  const { sequentialPps, mainThreadPps, ...scaling } = r;
+  const { sequentialPps, mainThreadPps, ...rest } = r;
+  const scaling: PoolScaling = { ...rest, ...(walk ? { rulesWalkedPerPacket: walk.perPacket } : {}) };
   const range = (x: Spread) => `${fmtPps(x.median)} (${fmtPps(x.min)}–${fmtPps(x.max)})`;
   const most = r.byWorkers[r.byWorkers.length - 1]!;
   log(`pool   ${r.packets} packets through ${r.engines.join('+')}: ${r.byWorkers.map((x) => `${x.workers} worker thread${x.workers > 1 ? 's' : ''} ${range(x.pps)}`).join(', ')}`);
-  log(`pool   speed-up ${r.speedup.toFixed(2)}× (${most.workers} worker threads over ${r.byWorkers[0]!.workers})`);
+  log(`pool   speed-up ${r.speedup.toFixed(2)}× (${most.workers} worker threads over ${r.byWorkers[0]!.workers}), per-connection summary included`);
+  if (r.verdictsOnly) log(`pool   verdicts only: ${r.verdictsOnly.byWorkers.map((x) => `${x.workers} worker thread${x.workers > 1 ? 's' : ''} ${range(x.pps)}`).join(', ')}; speed-up ${r.verdictsOnly.speedup.toFixed(2)}×`);
   if (mainThreadPps) log(`pool   main thread (--workers 1) ${range(mainThreadPps)}: ${most.workers} worker threads ${(most.pps.median / mainThreadPps.median).toFixed(2)}× that`);
   if (sequentialPps) log(`pool   single-thread Replayer (before the pool) ${range(sequentialPps)}: ${most.workers} worker threads ${(most.pps.median / sequentialPps.median).toFixed(2)}× that`);
-  if (a.json) process.stdout.write(JSON.stringify(scaling satisfies PoolScaling) + '\n');
+  if (a.json) process.stdout.write(JSON.stringify(scaling) + '\n');
   return 0;
 }
 

@@ -187,7 +187,7 @@ async function main(): Promise<number> {
       }
     }
     if (wants('pool')) {
-      pool = child<PoolScaling>('pool', ['--json', ...(o.quick ? ['--packets', '200000', '--repeats', '1'] : [])], 'pool');
+      pool = child<PoolScaling>('pool', ['--json', ...(o.quick ? ['--packets', '200000', '--repeats', '3'] : [])], 'pool');
       console.log(`pool   ${pool.packets} packets through ${pool.engines.join('+')}: ${pool.byWorkers.map((w) => `${w.workers} worker${w.workers > 1 ? 's' : ''} ${fmtPps(w.pps.median)}`).join(', ')}  speed-up ${pool.speedup.toFixed(2)}×`);
     }
     if (wants('capture')) {

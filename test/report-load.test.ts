@@ -71,6 +71,16 @@ describe('validation errors name the file and the field path', () => {
     expect(invalid((r) => { r.pool = null; }).message).toBe('r.json: pool: expected an object, got null');
   });
 
+  it("the pool's verdicts-only figures are checked like its others", () => {
+    const bad = (set: (v: { byWorkers: unknown[]; speedup: unknown }) => void) => invalid((r) => {
+      r.pool.verdictsOnly = { byWorkers: structuredClone(r.pool.byWorkers), speedup: 1.8 };
+      set(r.pool.verdictsOnly);
+    });
+    expect(bad((v) => { v.speedup = -1; }).message).toBe('r.json: pool.verdictsOnly.speedup: expected a number ≥ 0, got -1');
+    expect(bad((v) => { v.byWorkers[1] = { workers: 2 }; }).message).toBe('r.json: pool.verdictsOnly.byWorkers[1].pps: expected an object, got nothing');
+    expect(invalid((r) => { r.pool.rulesWalkedPerPacket = 'many'; }).message).toBe('r.json: pool.rulesWalkedPerPacket: expected a number, got "many"');
+  });
+
   it('a negative count and a fractional count', () => {
     expect(invalid((r) => { r.scales[2].chainRules = -1; }).message).toBe('r.json: scales[2].chainRules: expected a number ≥ 0, got -1');
     expect(invalid((r) => { r.trials[0].packets = 1.5; }).message).toBe('r.json: trials[0].packets: expected a whole number, got 1.5');

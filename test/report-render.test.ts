@@ -263,6 +263,15 @@ describe('report', () => {
     expect(html).not.toContain('<h2>Worker pool</h2>');
   });
 
+  it("the pool section tells the replay with its summary from judging alone, and how heavy a packet is", () => {
+    const r = clone(full) as Results & { pool: NonNullable<Results['pool']> };
+    expect(renderReport([r]).md).not.toContain('Judging alone');
+    const pool = { ...r.pool, rulesWalkedPerPacket: 158.4, verdictsOnly: { byWorkers: r.pool.byWorkers, speedup: 1.84 } };
+    const { md } = renderReport([{ ...r, pool }]);
+    expect(md).toContain('(the chain walks 158 rules per packet on average), replayed as pfsim replay runs it:');
+    expect(md).toContain(`workers gave ${f.ratio(1.84)}.`);
+  });
+
   it('a quick run without pool and capture leaves those sections out', () => {
     const { md } = renderReport([quick]);
     expect(md).not.toContain('## Worker pool');

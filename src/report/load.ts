@@ -104,10 +104,11 @@ const scalePoint = object(
   { update },
 );
 
-const pool = object({
-  trace: string, packets: count, engines: array(string),
-  byWorkers: array(object({ workers: count, pps: spread })), speedup: nonNegative,
-});
+const byWorkers = array(object({ workers: count, pps: spread }));
+const pool = object(
+  { trace: string, packets: count, engines: array(string), byWorkers, speedup: nonNegative },
+  { verdictsOnly: object({ byWorkers, speedup: nonNegative }), rulesWalkedPerPacket: nonNegative },
+);
 
 const capture = object({ trace: string, packets: count, libpcapPps: spread, readPps: spread, verdictPps: spread });
 

@@ -119,6 +119,10 @@ export interface PoolScaling {
   readonly byWorkers: readonly { readonly workers: number; readonly pps: Spread }[];
   /** pps with the most workers over pps with one */
   readonly speedup: number;
+  /** the same without the per-connection summary (its flow objects are made on the main thread) */
+  readonly verdictsOnly?: { readonly byWorkers: readonly { readonly workers: number; readonly pps: Spread }[]; readonly speedup: number };
+  /** chain rules walked per packet on average over the trace: how heavy each packet is */
+  readonly rulesWalkedPerPacket?: number;
 }
 
 /** Capture reading: libpcap's pcap_next_ex loop and pfsim's reader over the same file. */

@@ -19,7 +19,10 @@ export function poolSection(runs: readonly Run[]): Section | undefined {
   const blocks: Block[] = runs.filter((x) => x.r.pool).map((x) => {
     const p = x.r.pool!;
     const who = runs.length > 1 ? `${x.label}: ` : '';
-    return { kind: 'text', text: `${who}${f.int(p.packets)} packets of ${p.trace} through ${p.engines.map(f.engineLabel).join(' + ')}; ${f.int(Math.max(...p.byWorkers.map((w) => w.workers)))} workers gave ${f.ratio(p.speedup)} the packets/s of one.` };
+    const most = f.int(Math.max(...p.byWorkers.map((w) => w.workers)));
+    const walk = p.rulesWalkedPerPacket !== undefined ? ` (the chain walks ${p.rulesWalkedPerPacket.toFixed(0)} rules per packet on average)` : '';
+    const bare = p.verdictsOnly ? ` Judging alone, without the per-connection summary whose flow objects the main thread makes, ${most} workers gave ${f.ratio(p.verdictsOnly.speedup)}.` : '';
+    return { kind: 'text', text: `${who}${f.int(p.packets)} packets of ${p.trace} through ${p.engines.map(f.engineLabel).join(' + ')}${walk}, replayed as pfsim replay runs it: ${most} workers gave ${f.ratio(p.speedup)} the packets/s of one.${bare}` };
   });
   blocks.push({ kind: 'chart', caption: 'Replay throughput by worker count (median, whiskers min–max).',
     svg: barChart({ title: 'Worker pool scaling', categories: workers.map((n) => `${n} worker${n > 1 ? 's' : ''}`), xTitle: 'workers', series,
