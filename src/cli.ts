@@ -201,13 +201,30 @@ function program(): Command {
   return p;
 }
 
+/**
+ * Exit status when the reader of standard output went away (`pfsim … | head`): a Unix tool
+ * would die of SIGPIPE there, which a shell reports as 128 + 13; pfsim stops as quietly.
+ */
+export const EXIT_BROKEN_PIPE = 128 + 13;
+
+function brokenPipe(e: unknown): boolean {
+  return (e as NodeJS.ErrnoException | undefined)?.code === 'EPIPE';
+}
+
 export async function main(argv: readonly string[]): Promise<number> {
   const debug = argv.includes('--debug');
   const p = program();
+  // writes through process.stdout fail later, as an 'error' event: the same quiet stop; what
+  // the command still does (closing a pool, a testbed) runs to its end
+  process.stdout.on('error', (e) => {
+    if (!brokenPipe(e)) throw e;
+    process.exitCode = EXIT_BROKEN_PIPE;
+  });
   try {
     await p.parseAsync(argv as string[], { from: 'user' });
-    return 0;
+    return process.exitCode === EXIT_BROKEN_PIPE ? EXIT_BROKEN_PIPE : 0;
   } catch (e) {
+    if (brokenPipe(e)) return EXIT_BROKEN_PIPE;
     if (e instanceof CommanderError) {
       // commander already printed its message (or the help)
       return e.exitCode === 0 ? 0 : 2;
