@@ -81,5 +81,7 @@ export function departuresOfSummary(s: ReplaySummary, info: DepartureInfo): Depa
   for (const f of s.flows) {
     for (const [reason, n] of Object.entries(f.departures ?? {})) tally.add(reason, () => f.flow, n);
   }
+  const o = s.others;
+  for (const [reason, n] of Object.entries(o?.departures ?? {})) tally.add(reason, () => `(a connection after the first ${o!.maxFlows})`, n);
   return tally.result(info);
 }
