@@ -17,6 +17,7 @@ import { OUT_WORDS, REASON_DENY_INGRESS, REASON_POLICY } from '../src/engines/en
 import { createClassifier, type NativeClassifier } from '../src/engines/native.js';
 import { packetBatch, writePacket } from '../src/engines/packet.js';
 import { V4_MAPPED_BASE } from '../src/net/ip.js';
+import { rngU32 } from './workloads.js';
 
 const SIZES = [100, 10_000, 100_000];
 const BATCH = 4096;
@@ -24,17 +25,6 @@ const PACKETS = 1 << 20;
 const REPEATS = 5;
 const CLASSBENCH = '/work/shared/data/classbench/acl_10k';
 const POD_IP = '10.0.0.1';
-
-/** xorshift32: a seeded, repeatable stream */
-function rng(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13; s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5; s >>>= 0;
-    return s;
-  };
-}
 
 interface V4Prefix { addr: number; len: number }
 
@@ -147,7 +137,7 @@ interface Result { entries: number; nsMedian: number; nsMin: number; nsMax: numb
 interface Setup { n: number; c: NativeClassifier; pkts: Uint8Array; out: Uint32Array; hitRate: number; ns: number[] }
 
 function setup(n: number): Setup {
-  const next = rng(0x9e3779b9 ^ n);
+  const next = rngU32(0x9e3779b9 ^ n);
   const { list } = prefixes(n, next);
   const l = encodeMaps(plan(list));
   const c = createClassifier({ ctCapacity: 1024 });
@@ -176,7 +166,7 @@ function result(s: Setup): Result {
 }
 
 function main(): void {
-  const { source } = prefixes(1, rng(1));
+  const { source } = prefixes(1, rngU32(1));
   console.log(`maps-lpm: ${PACKETS} packets per pass (batches of ${BATCH}), median of ${REPEATS}; prefixes: ${source}`);
   console.log(`node ${process.version}, ${arch()} ${cpus()[0]?.model ?? '?'}, kernel ${release()}`);
   const setups = SIZES.map(setup);

@@ -29,6 +29,12 @@ export function rng(seed: number): () => number {
   };
 }
 
+/** The same stream as rng(seed), as u32 integers. */
+export function rngU32(seed: number): () => number {
+  const next = rng(seed);
+  return () => (next() * 4294967296) >>> 0;
+}
+
 function classbenchDir(): string | undefined {
   const here = dirname(fileURLToPath(import.meta.url));
   for (let d = here; d !== dirname(d); d = dirname(d)) {

@@ -23,18 +23,9 @@ import { createClassifier, type NativeClassifier } from '../src/engines/native.j
 import { packetBatch, writePacket, PKT_F_ACK, PKT_F_SYN, type PacketHeader } from '../src/engines/packet.js';
 import { parseIp } from '../src/net/ip.js';
 import { PfsimError } from '../src/errors.js';
+import { rngU32 } from '../bench/workloads.js';
 
 const ip = (s: string): bigint => parseIp(s)!;
-
-function rng(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13; s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5; s >>>= 0;
-    return s;
-  };
-}
 
 function load(plan: MapsPlan, ctCapacity = 1024): NativeClassifier {
   const l = encodeMaps(plan);
@@ -82,7 +73,7 @@ function portPlan(values: PortEntry[][]): MapsPlan {
 
 describe('native port matching', () => {
   it('matches ANY, ranges, several protocols and the extension pool like a brute-force scan', () => {
-    const next = rng(7);
+    const next = rngU32(7);
     const values: PortEntry[][] = [
       [{ proto: PROTO_ANY, start: 0, end: 65535 }],
       [{ proto: 6, start: 80, end: 80 }, { proto: 6, start: 443, end: 443 }, { proto: 17, start: 53, end: 53 }],

@@ -11,7 +11,7 @@
  */
 import { readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { runSync } from './testbed.js';
+import { pidAlive, runSync } from './testbed.js';
 
 const NETNS_DIR = '/run/netns';
 const BPFFS_DIR = '/sys/fs/bpf';
@@ -47,16 +47,6 @@ export interface CleanupOptions {
   readonly isAlive?: (pid: number) => boolean;
 }
 
-export function pidAlive(pid: number): boolean {
-  if (!Number.isSafeInteger(pid) || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    // EPERM: it exists and belongs to someone else
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 function list(dir: string): string[] {
   try {

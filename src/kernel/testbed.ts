@@ -90,7 +90,9 @@ function installHooks(): void {
   process.on('SIGTERM', onSignal);
 }
 
-function pidAlive(pid: number): boolean {
+/** Whether process `pid` exists (signal 0; EPERM: it exists and belongs to someone else). */
+export function pidAlive(pid: number): boolean {
+  if (!Number.isSafeInteger(pid) || pid <= 0) return false;
   try {
     process.kill(pid, 0);
     return true;
@@ -100,23 +102,28 @@ function pidAlive(pid: number): boolean {
 }
 
 /**
- * Removes testbed namespaces (`pfsim-<pid>-<id>-<role>`) whose process no longer exists,
- * with everything in them. Returns the names removed. Never throws.
+ * Network namespaces named by `pattern`, whose first group is the owner's pid, that belong to
+ * processes that no longer exist (a process killed by SIGKILL runs no exit handler).
  */
-export function cleanupResidue(): string[] {
+export function deadOwnerNamespaces(pattern: RegExp): string[] {
   let entries: string[];
   try {
     entries = readdirSync(NETNS_DIR);
   } catch {
     return [];
   }
-  const removed: string[] = [];
-  for (const e of entries) {
-    const m = NAME_RE.exec(e);
-    if (!m || Number(m[1]) === process.pid || pidAlive(Number(m[1]))) continue;
-    if (runSync('ip', ['netns', 'delete', e]).code === 0) removed.push(e);
-  }
-  return removed;
+  return entries.filter((e) => {
+    const m = pattern.exec(e);
+    return m !== null && Number(m[1]) !== process.pid && !pidAlive(Number(m[1]));
+  });
+}
+
+/**
+ * Removes testbed namespaces (`pfsim-<pid>-<id>-<role>`) whose process no longer exists,
+ * with everything in them. Returns the names removed. Never throws.
+ */
+export function cleanupResidue(): string[] {
+  return deadOwnerNamespaces(NAME_RE).filter((e) => runSync('ip', ['netns', 'delete', e]).code === 0);
 }
 
 /** Names of this process's live testbed namespaces (for tests). */

@@ -8,8 +8,8 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readdirSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
+import { deadOwnerNamespaces } from '../../src/kernel/testbed.js';
 
 export interface ExecResult {
   stdout: string;
@@ -39,7 +39,6 @@ export interface NetnsHandle {
 export type KernelGate = { ok: true } | { ok: false; reason: string };
 
 const NAME_PREFIX = 'pfsim-test-';
-const NETNS_DIR = '/run/netns';
 
 /** namespaces this process created and has not removed yet */
 const live = new Set<string>();
@@ -65,15 +64,6 @@ function installExitHook(): void {
   });
 }
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    // EPERM: the process exists but belongs to someone else
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /**
  * Deletes pfsim test namespaces left by processes that no longer exist (a test run killed
@@ -82,17 +72,7 @@ function pidAlive(pid: number): boolean {
 function sweepStale(): void {
   if (staleSwept) return;
   staleSwept = true;
-  let entries: string[];
-  try {
-    entries = readdirSync(NETNS_DIR);
-  } catch {
-    return;
-  }
-  for (const entry of entries) {
-    const m = /^pfsim-test-(\d+)-[0-9a-f]+$/.exec(entry);
-    if (!m || Number(m[1]) === process.pid || pidAlive(Number(m[1]))) continue;
-    spawnSync('ip', ['netns', 'delete', entry], { stdio: 'ignore' });
-  }
+  for (const entry of deadOwnerNamespaces(/^pfsim-test-(\d+)-[0-9a-f]+$/)) spawnSync('ip', ['netns', 'delete', entry], { stdio: 'ignore' });
 }
 
 function run(cmd: string, args: readonly string[], opts: ExecOptions = {}): Promise<ExecResult> {
