@@ -13,10 +13,10 @@
  * batches against the file reader on a pcap of the same frames.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { scratchDir } from './helpers/tmp.js';
 import { frame, fragmentPacket, ipPacket, LINKTYPE_ETHERNET, LINKTYPE_LINUX_SLL2, type LinkType } from '../src/capture/frames.js';
 import { PcapWriter } from '../src/capture/pcap-writer.js';
 import { openCapture, readMeta } from '../src/capture/reader.js';
@@ -29,14 +29,7 @@ import { formatIp } from '../src/net/ip.js';
 import { CLI, ROOT } from './helpers/cli.js';
 import { createNetns, gatedTitle, kernelTestGate, type KernelGate, type NetnsHandle } from './helpers/netns.js';
 
-let dir = '';
-beforeAll(() => {
-  dir = mkdtempSync(join(tmpdir(), 'pfsim-live-'));
-});
-afterAll(() => {
-  if (dir !== '') rmSync(dir, { recursive: true, force: true });
-});
-const tmp = (name: string): string => join(dir, name);
+const tmp = scratchDir('pfsim-live-');
 
 // --- without root -----------------------------------------------------------------------------
 

@@ -4,12 +4,13 @@
  * tiny chunks; round trips through the capture writers over many generated packets; file errors
  * with their byte offsets; the parser in worker threads.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { endianness, tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { endianness } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { scratchDir } from './helpers/tmp.js';
 import { writeDemoTraces, demoTraffic } from '../src/capture/demo-traces.js';
 import {
   fragmentPacket,
@@ -58,14 +59,7 @@ import { addrBytes, familyOf, parseIp } from '../src/net/ip.js';
 const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), 'fixtures', 'pcap');
 const T0 = 1_700_000_000;
 
-let dir = '';
-beforeAll(() => {
-  dir = mkdtempSync(join(tmpdir(), 'pfsim-reader-'));
-});
-afterAll(() => {
-  if (dir !== '') rmSync(dir, { recursive: true, force: true });
-});
-const tmp = (name: string): string => join(dir, name);
+const tmp = scratchDir('pfsim-reader-');
 
 /** Hex pairs, whitespace ignored, `#` comments to the end of the line. */
 function parseHex(text: string): Uint8Array {
@@ -641,7 +635,7 @@ describe('round trips through the capture writers', () => {
   });
 
   it('the demo traces: Ethernet pcap and SLL2 pcapng give the same records', () => {
-    const traces = writeDemoTraces(join(dir, 'demo'));
+    const traces = writeDemoTraces(tmp('demo'));
     const traffic = demoTraffic();
     const [a, b] = traces.map((t) => readAll(t.file));
     expect(a!.totals.ok).toBe(traffic.packets.length);

@@ -4,10 +4,10 @@
  * demo traces: what tcpdump shows, per-connection metadata and TCP sequence consistency.
  */
 import { spawnSync } from 'node:child_process';
-import { accessSync, constants as fsConstants, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { accessSync, constants as fsConstants, readFileSync, statSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { scratchDir } from './helpers/tmp.js';
 import { demoTraffic, DEMO_HTTP_REQUEST, writeDemoTraces } from '../src/capture/demo-traces.js';
 import { frame, ipPacket, LINKTYPE_ETHERNET, LINKTYPE_LINUX_SLL2, LINKTYPE_RAW, type IpPacketOptions } from '../src/capture/frames.js';
 import { PcapngWriter, PcapWriter } from '../src/capture/pcap-writer.js';
@@ -17,14 +17,7 @@ import { PfsimError } from '../src/errors.js';
 const toHex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 const TS = 1_700_000_000_123_456_789n; // 2023-11-14 22:13:20.123456789 UTC
 
-let dir = '';
-beforeAll(() => {
-  dir = mkdtempSync(join(tmpdir(), 'pfsim-pcap-'));
-});
-afterAll(() => {
-  if (dir !== '') rmSync(dir, { recursive: true, force: true });
-});
-const tmp = (name: string): string => join(dir, name);
+const tmp = scratchDir('pfsim-pcap-');
 
 interface PcapFile {
   le: boolean;
@@ -194,7 +187,7 @@ describe('PcapWriter layout', () => {
     w.close();
     w.close(); // idempotent
     expect(errorOf(() => w.writePacket(TS, new Uint8Array(1))).message).toMatch(/write after close/);
-    const missing = join(dir, 'no-such-dir', 'x.pcap');
+    const missing = join(tmp('no-such-dir'), 'x.pcap');
     const e = errorOf(() => new PcapWriter(missing, { linkType: 1 }));
     expect(e.code).toBe('PFSIM_ERR_USAGE');
     expect(e.message).toBe(`${missing}: cannot open for writing: ENOENT`);
@@ -454,8 +447,8 @@ describe('demo traces', () => {
   });
 
   it.skipIf(tcpdumpSkip !== undefined)(`tcpdump reads both files: every packet clean, the curl exchange visible${tcpdumpSkip ? ` [skipped: ${tcpdumpSkip}]` : ''}`, () => {
-    const traces = writeDemoTraces(join(dir, 'traces'));
-    expect(traces.map((t) => t.file)).toEqual([join(dir, 'traces', 'demo-curl.pcap'), join(dir, 'traces', 'demo-curl-any.pcapng')]);
+    const traces = writeDemoTraces(tmp('traces'));
+    expect(traces.map((t) => t.file)).toEqual([join(tmp('traces'), 'demo-curl.pcap'), join(tmp('traces'), 'demo-curl-any.pcapng')]);
     const [pcap, ng] = traces as [(typeof traces)[0], (typeof traces)[0]];
     const rp = tcpdumpRead(pcap.file, ['-vv', '-e']);
     const rn = tcpdumpRead(ng.file, ['-vv', '-e', '--time-stamp-precision=nano']);
