@@ -5,7 +5,9 @@
  *   scale  a dual-stack server pod whose ingress policy holds ClassBench-drawn ipBlock rules,
  *          sized so the chain has about `scale` rules (2 per filter plus 16 structural), and
  *          TRACE_PACKETS packets of mixed traffic (bench/traffic.ts)
- * Traces are written once into traces/ and reused by every trial and later runs.
+ * Traces are written once into traces/ and reused by every trial and later runs. The demo also
+ * gives the policy-change step its two changes (DEMO_CHANGES): no policy → deny-all, and
+ * deny-all → deny-all + allow-from-client-one.
  */
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -14,6 +16,7 @@ import { clusterFromText } from '../src/cluster/load.js';
 import type { Cluster } from '../src/cluster/model.js';
 import { writeDemoTraces } from '../src/capture/demo-traces.js';
 import { DEMO_POLICIES, demoClusterYaml } from '../src/demo/cluster.js';
+import type { ClusterState } from '../src/verdict/diff.js';
 import { ensureTrace, TRAFFIC_VERSION } from './traffic.js';
 import { scaleCluster } from './workloads.js';
 
@@ -23,6 +26,9 @@ export const QUICK_SCALES = [100, 10000] as const;
 export const TRACE_PACKETS = 100_000;
 export type Workload = 'demo' | 'scale';
 
+/** Bytes of an aws trial's --departures file, one per packet: how its verdict relates to Kubernetes'. */
+export const DEPARTURE_NONE = 0, DEPARTURE_KNOWN = 1, DEPARTURE_UNEXPLAINED = 2;
+
 /** Filters for a chain of about `scale` rules: each filter is one rule per family's policy chain
  *  plus its MARK, and the structural rules of both families add 16. */
 export function filtersFor(scale: number): number {
@@ -31,11 +37,24 @@ export function filtersFor(scale: number): number {
 
 const DEMO_SET = ['demo-app-deny-all', 'demo-app-allow-client-one'];
 
+/** The demo cluster with the named demo policies applied; its paths name the cluster and the policies. */
+export function demoState(policies: readonly string[]): ClusterState {
+  const yaml = policies.map((name) => {
+    const p = DEMO_POLICIES.find((x) => x.name === name);
+    if (!p) throw new RangeError(`demoState: no demo policy ${name}`);
+    return p.yaml;
+  });
+  return { paths: ['demo cluster', ...policies], cluster: clusterFromText(`demo:${policies.join('+') || 'no policy'}`, [demoClusterYaml(), ...yaml].join('---\n')) };
+}
+
+/** The demo's policy changes the bench replays its capture against, as demo policy names. */
+export const DEMO_CHANGES: readonly { readonly label: string; readonly before: readonly string[]; readonly after: readonly string[] }[] = [
+  { label: 'deny-all applied to demo-app', before: [], after: ['demo-app-deny-all'] },
+  { label: 'allow-from-client-one added', before: ['demo-app-deny-all'], after: DEMO_SET },
+];
+
 export function workloadCluster(workload: Workload, scale: number): Cluster {
-  if (workload === 'demo') {
-    const text = [demoClusterYaml(), ...DEMO_POLICIES.filter((p) => DEMO_SET.includes(p.name)).map((p) => p.yaml)].join('---\n');
-    return clusterFromText('demo', text);
-  }
+  if (workload === 'demo') return demoState(DEMO_SET).cluster;
   return scaleCluster(filtersFor(scale), 1, { dualStack: true }).cluster;
 }
 

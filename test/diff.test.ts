@@ -3,7 +3,7 @@
  * cuts off all four clients; adding the allow-from-client-one policy gives back exactly
  * client-one. Checked through diffCapture, its results.json shape and the CLI.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -92,8 +92,9 @@ describe('pfsim diff on the demo capture', () => {
   });
 
   it('policyDiff gives the results.json shape the report reads', () => {
-    const p = policyDiff(state(paths.base, paths.denyAll), state(paths.base, paths.denyAll, paths.clientOne), trace, { engines: ['maps'] });
-    expect(Object.keys(p).sort()).toEqual(['after', 'before', 'changed', 'flows', 'trace']);
+    const p = policyDiff(state(paths.base, paths.denyAll), state(paths.base, paths.denyAll, paths.clientOne), trace, { engines: ['maps', 'chain'], label: 'client-one allowed' });
+    expect(Object.keys(p).sort()).toEqual(['after', 'before', 'changed', 'engine', 'flows', 'label', 'packets', 'trace']);
+    expect({ label: p.label, engine: p.engine, flows: p.flows, packets: p.packets }).toEqual({ label: 'client-one allowed', engine: 'maps', flows: 24, packets: 112 });
     expect(p.changed).toHaveLength(4);
     expect(Object.keys(p.changed[0]!).sort()).toEqual(['after', 'afterReason', 'before', 'beforeReason', 'flow', 'packets']);
     expect(p.before).toEqual([paths.base, paths.denyAll]);
@@ -115,6 +116,32 @@ describe('pfsim diff command', () => {
     expect(r.code, r.stderr).toBe(0);
     const want = diffCapture(state(paths.base, paths.denyAll), state(paths.base, paths.denyAll, paths.clientOne), trace, { engines: ['maps'] });
     expect(JSON.parse(r.stdout)).toEqual(JSON.parse(JSON.stringify(want)));
+  });
+
+  it('--out writes report.md and report.html with the diff section: exactly client-one given back', () => {
+    const out = join(dir, 'report-out');
+    const r = pfsim(['diff', '--before', paths.base, '--before', paths.denyAll, '--after', paths.base, '--after', paths.denyAll, '--after', paths.clientOne, '--pcap', trace, '--out', out]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain(`wrote ${join(out, 'report.md')} and ${join(out, 'report.html')}\n`);
+    const html = readFileSync(join(out, 'report.html'), 'utf8'), md = readFileSync(join(out, 'report.md'), 'utf8');
+    const section = html.split('<section id="diff">')[1]!.split('</section>')[0]!;
+    const rows = [...section.matchAll(/<tr><td>([^<]*)<\/td>/g)].map((m) => clientConnection(m[1]!.replace(/&gt;/g, '>')) ?? `other: ${m[1]}`);
+    expect(rows.sort()).toEqual(everyConnection(['client-one']));
+    expect(md).toContain('> **The change: 4 of 24 connections changed verdict, 0 newly denied and 4 newly allowed.**');
+    // with --json, stdout stays one JSON object
+    const j = pfsim(['diff', '--before', paths.base, '--after', paths.base, '--after', paths.denyAll, '--pcap', trace, '--json', '--out', join(dir, 'json-out')]);
+    expect(j.code, j.stderr).toBe(0);
+    expect(JSON.parse(j.stdout).newlyDenied).toBe(16);
+    expect(readFileSync(join(dir, 'json-out', 'report.md'), 'utf8')).toContain('16 newly denied');
+  });
+
+  it('every command that takes --engines lists aws among them in its help', () => {
+    for (const cmd of ['demo', 'verdict', 'replay', 'diff', 'watch']) {
+      const r = pfsim([cmd, '--help']);
+      expect(r.code, r.stderr).toBe(0);
+      const line = r.stdout.split('--engines <list>')[1]!.replace(/\s+/g, ' ');
+      expect(line, cmd).toMatch(/chain,maps,aws,bpf,iptables,nft,tc or all/);
+    }
   });
 
   it('bad use is one line and exit 2; a missing capture is one line and exit 1', () => {

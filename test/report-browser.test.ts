@@ -12,7 +12,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { inflateSync } from 'node:zlib';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { headline, loadResults, writeReport } from '../src/report/index.js';
+import { headline, loadResults, writeDiffReport, writeReport } from '../src/report/index.js';
 import type { Results } from '../src/report/schema.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -112,7 +112,7 @@ function hostile(): Results {
   r.scales[3].agreement.engines[0] = payload;
   r.scales[3].update.change = payload;
   r.departures[0] = { ...r.departures[0], reason: payload, example: payload };
-  r.diff.changed[0].afterReason = payload;
+  r.diff[0].changed[0].afterReason = payload;
   r.pool.trace = payload;
   return r;
 }
@@ -197,6 +197,29 @@ describe.skipIf(!available)(title, () => {
       expect(seen.screen.inked, 'share of non-background pixels').toBeGreaterThan(0.05);
     });
   }
+
+  it('the policy-change and aws departure sections are on the page, with a row per flipped flow and per reason', async () => {
+    const full = load('full.json');
+    const { html } = writeReport(join(dir, 'sections'), [full]);
+    const alone = writeDiffReport(join(dir, 'diff-alone'), full.diff!).html;
+    for (const [file, sections] of [[html, ['diff', 'departures']], [alone, ['diff']]] as const) {
+      const { page, problems, close } = await open(file);
+      try {
+        const diff = page.locator('section#diff');
+        await diff.scrollIntoViewIfNeeded();
+        expect(await diff.locator('h2').innerText()).toBe('Flows a policy change flips');
+        expect(await diff.locator('tbody tr').count()).toBe(full.diff!.reduce((n, d) => n + d.changed.length, 0));
+        expect(await diff.locator('tbody tr', { hasText: 'allowed by default/demo-app-allow-client-one ingress' }).count()).toBe(full.diff![1]!.changed.length);
+        const box = await diff.boundingBox();
+        expect(box!.width * box!.height).toBeGreaterThan(0);
+        if (sections.includes('departures')) expect(await page.locator('section#departures tbody tr').count()).toBe(full.departures!.length);
+        expect(await page.locator('section').count()).toBe(file === alone ? 1 : await page.locator('nav a').count());
+        expect(problems).toEqual([]);
+      } finally {
+        await close();
+      }
+    }
+  });
 
   it('the checks catch a broken page: script error, outside request, empty chart, blank screen', async () => {
     const file = join(dir, 'broken.html');

@@ -102,8 +102,22 @@ describe('validation errors name the file and the field path', () => {
       .toBe(`r.json: scales[1].agreement.same[2][3]: 10001 is more than the 10000 packets judged`);
   });
 
-  it('a diff verdict that is neither allow nor deny', () => {
-    expect(invalid((r) => { r.diff.changed[0].after = 'drop'; }).message).toBe('r.json: diff.changed[0].after: expected one of allow, deny, got "drop"');
+  it('explained differences: the same shape, and with the same verdicts no more than the packets judged', () => {
+    const aws = (r: Record<string, any>) => r.scales[1].agreement.engines.indexOf('aws');
+    expect(invalid((r) => { r.scales[1].agreement.explained[0].pop(); }).message)
+      .toBe('r.json: scales[1].agreement.explained[0]: expected 7 columns, got 6');
+    expect(invalid((r) => { r.scales[1].agreement.explained[0][aws(r)] += 1; }).message)
+      .toMatch(/^r\.json: scales\[1\]\.agreement\.explained\[0\]\[6\]: \d+ explained and \d+ same are more than the 10000 packets judged$/);
+    expect(invalid((r) => { r.scales[1].agreement.explained = null; }).message)
+      .toBe('r.json: scales[1].agreement.explained: expected an array, got null');
+  });
+
+  it('a diff verdict that is neither allow nor deny, a diff that is not a list, more changed flows than flows', () => {
+    expect(invalid((r) => { r.diff[1].changed[0].after = 'drop'; }).message).toBe('r.json: diff[1].changed[0].after: expected one of allow, deny, got "drop"');
+    // the one-object shape of early fixtures is not read as a list of one
+    expect(invalid((r) => { r.diff = r.diff[0]; }).message).toBe('r.json: diff: expected an array, got an object');
+    expect(invalid((r) => { r.diff[0].flows = 3; }).message).toBe('r.json: diff[0].changed: 16 changed flows of the 3 in the trace');
+    expect(invalid((r) => { r.diff[0].label = 7; }).message).toBe('r.json: diff[0].label: expected a string, got 7');
   });
 
   it('another version, and a file of the old (unversioned) format', () => {

@@ -13,7 +13,7 @@ import { PfsimError } from '../src/errors.js';
 import { escapeHtml, escapeMarkdown } from '../src/report/escape.js';
 import * as f from '../src/report/format.js';
 import { tickLabel } from '../src/report/charts.js';
-import { headline, loadResults, renderReport, writeReport } from '../src/report/index.js';
+import { headline, loadResults, renderDiffReport, renderReport, writeReport } from '../src/report/index.js';
 import type { Results, Trial } from '../src/report/schema.js';
 import { el, linearScale, logScale } from '../src/report/svg.js';
 
@@ -194,6 +194,14 @@ describe('headline', () => {
     expect(h).toMatch(/^Tc did not run here \(clsact qdisc not supported\); at 100k rules the BPF program \(BPF_PROG_TEST_RUN\) handled /);
   });
 
+  it('iptables filtered out of the run (not unavailable): the in-process comparison says so, not that no kernel engine ran', () => {
+    const r = clone(full);
+    r.trials = r.trials.filter((t: Trial) => t.engine !== 'iptables' && t.engine !== 'nft');
+    expect(headline(r)).toMatch(/^Iptables-legacy and iptables-nft were not part of this run, so the comparison is in process: /);
+    r.trials = r.trials.filter((t: Trial) => t.engine !== 'tc' && t.engine !== 'bpf');
+    expect(headline(r)).toMatch(/^No kernel engine was part of this run, so the comparison is in process: /);
+  });
+
   it('only iptables-nft left out: one ratio', () => {
     const r = clone(full);
     r.trials = r.trials.filter((t: Trial) => t.engine !== 'nft');
@@ -213,7 +221,7 @@ describe('headline', () => {
   });
 
   it('nothing measured', () => {
-    const r = { ...clone(full), trials: [], scales: [] };
+    const r = { ...clone(full), trials: [], scales: [], diff: undefined };
     expect(headline(r)).toBe('This run measured no engine throughput; verdict agreement was not measured (fewer than two engines judged the same packets).');
   });
 });
@@ -291,8 +299,8 @@ describe('report', () => {
     r.scales[3].agreement.engines[0] = payload;
     r.scales[3].update.change = payload;
     r.departures[0] = { ...r.departures[0], reason: payload, example: payload };
-    r.diff.before = [payload];
-    r.diff.changed[0].beforeReason = payload;
+    r.diff[0].before = [payload];
+    r.diff[1].changed[0].beforeReason = payload;
     r.pool.trace = payload;
     r.capture.trace = payload;
     r.trials[0].workload = payload;
@@ -352,5 +360,69 @@ describe('report', () => {
     const paths = writeReport(dir, [quick]);
     expect(existsSync(paths.md) && existsSync(paths.html)).toBe(true);
     expect(readFileSync(paths.html, 'utf8')).toContain(escapeHtml(headline(quick)));
+  });
+});
+
+describe('aws departures in the agreement, and policy changes', () => {
+  /** the matrix cell of engines a, b in the HTML chart: its tooltip and its fill */
+  const cell = (html: string, a: string, b: string) => {
+    const m = new RegExp(`<title>${a} and ${b}: ([^<]*)</title><rect[^>]*fill="([^"]*)"`).exec(html);
+    return { words: m?.[1], fill: m?.[2] };
+  };
+
+  it('differences a known departure explains are amber and not a disagreement; any other difference of aws is', () => {
+    const explainedHtml = renderReport([full]).html;
+    const c = cell(explainedHtml, 'aws', 'maps');
+    expect(c.words).toMatch(/ differ, all departures for a known reason\)$/);
+    expect(c.fill).toMatch(/^hsl\(40,/);
+    expect(headline(full)).not.toContain('did NOT all agree');
+    // one packet at the 10k point that aws judges differently with no known reason
+    const r = clone(full);
+    const p = r.scales.find((x: any) => x.workload === 'scale' && x.scale === 10000);
+    const aws = p.agreement.engines.indexOf('aws');
+    for (let j = 0; j < p.agreement.engines.length; j++) {
+      if (j === aws) continue;
+      p.agreement.explained[aws][j] -= 1;
+      p.agreement.explained[j][aws] -= 1;
+    }
+    const h = headline(r);
+    expect(h).toMatch(/the engines did NOT all agree: .*aws.* gave different verdicts on 1 of [\d,]+ packets/);
+    const { html, md } = renderReport([r]);
+    const bad = cell(html, 'aws', 'maps');
+    expect(bad.words).toMatch(/ differ, \d+ of them departures for a known reason\)$/);
+    expect(bad.fill).toMatch(/^hsl\(4,/);
+    expect(md).toMatch(/aws differs from the other 6 on 1; aws departs from Kubernetes on \d+ for known reasons/);
+  });
+
+  it('a run that did not record explained differences counts every aws difference as a departure', () => {
+    const r = clone(full);
+    for (const p of r.scales) delete p.agreement.explained;
+    expect(headline(r)).toBe(headline(full));
+    expect(cell(renderReport([r]).html, 'aws', 'maps').fill).toMatch(/^hsl\(40,/);
+  });
+
+  it('the diff section lists each change with its label, totals and the flows it flips', () => {
+    const { md } = renderReport([full]);
+    const section = md.split('## Flows a policy change flips\n')[1]!.split('\n## ')[0]!;
+    for (const d of full.diff!) {
+      const denied = d.changed.filter((c) => c.after === 'deny').length;
+      expect(section).toContain(`${d.label![0]!.toUpperCase()}${d.label!.slice(1)}: ${d.changed.length} of ${d.flows} connections changed verdict, ${denied} newly denied and ${d.changed.length - denied} newly allowed.`);
+      for (const c of d.changed) expect(section).toContain(`| ${escapeMarkdown(c.flow)} | ${c.packets} | ${c.before} | ${c.after} |`);
+    }
+    expect(checkMarkdownTables(section)).toBe(full.diff!.length);
+  });
+
+  it('a report of policy changes alone: a headline per change and the diff section, nothing else', () => {
+    const { md, html } = renderDiffReport(full.diff!);
+    expect(md).toMatch(/^# pfsim diff: traces\/demo-curl\.pcap\n/);
+    expect(md).toContain('> **Deny-all applied to demo-app: 16 of 24 connections changed verdict, 16 newly denied and 0 newly allowed.**');
+    expect(md).toContain('> **Allow-from-client-one added: 4 of 24 connections changed verdict, 0 newly denied and 4 newly allowed.**');
+    expect([...html.matchAll(/<h2>([^<]*)<\/h2>/g)].map((m) => m[1])).toEqual(['Flows a policy change flips']);
+    expect(() => renderDiffReport([])).toThrow(PfsimError);
+  });
+
+  it('a run of the diff step alone is headed by its changes', () => {
+    const r = { ...clone(full), trials: [], scales: [] };
+    expect(headline(r)).toBe('This run measured no engine throughput; it replayed 2 policy changes against a capture: deny-all applied to demo-app: 16 of 24 connections changed verdict, 16 newly denied and 0 newly allowed; allow-from-client-one added: 4 of 24 connections changed verdict, 0 newly denied and 4 newly allowed.');
   });
 });

@@ -65,7 +65,7 @@ export function registerLiveCommands(p: Command): void {
   liveOptions(p.command('watch')
     .description('judge live packets with the cluster\'s policies as they arrive: print each new flow an engine denies, a summary on exit'))
     .requiredOption('--cluster <path>', 'manifest file or directory (repeatable; merged)', collect, [])
-    .option('--engines <list>', 'engines: chain,maps,bpf,iptables,nft,tc or all', 'chain,maps')
+    .option('--engines <list>', 'engines: chain,maps,aws,bpf,iptables,nft,tc or all', 'chain,maps')
     .option('--json', 'print JSON lines: one {"type":"deny"} per denied flow, then {"type":"summary"}')
     .option('--top <n>', 'denied flows listed in the summary', String(DEFAULT_TOP))
     .action(async (o: LiveFlags & { cluster: string[]; engines: string; json?: boolean; top: string }) => {

@@ -68,11 +68,18 @@ export interface BarChartSpec {
 export interface MatrixSpec {
   readonly title: string;
   readonly labels: readonly string[];
-  /** cells[i][j]: packets both judged (total) and on which they agreed (same) */
-  readonly cells: readonly (readonly { readonly same: number; readonly total: number }[])[];
-  /** engines whose differences are expected (drawn amber, not red) */
-  readonly departing?: readonly boolean[];
+  /**
+   * cells[i][j]: packets both judged (total), on which they agreed (same), and on which they
+   * differ for a known reason (explained: one departs from Kubernetes by design; drawn amber, not red)
+   */
+  readonly cells: readonly (readonly MatrixCell[])[];
   readonly format: (n: number) => string;
+}
+
+export interface MatrixCell {
+  readonly same: number;
+  readonly total: number;
+  readonly explained?: number;
 }
 
 const WIDTH = 960;
@@ -239,7 +246,7 @@ export function matrixChart(spec: MatrixSpec): string {
   return svgRoot(spec.title, top + n * cell + 16, body, width);
 }
 
-function matrixCell(spec: MatrixSpec, i: number, j: number, c: { same: number; total: number }, x: number, y: number, size: number): string {
+function matrixCell(spec: MatrixSpec, i: number, j: number, c: MatrixCell, x: number, y: number, size: number): string {
   const a = spec.labels[i]!, b = spec.labels[j]!;
   if (c.total === 0) {
     return el('g', { class: 'mark' }, [tip(`${a} and ${b} never judged the same packets`),
@@ -247,14 +254,16 @@ function matrixCell(spec: MatrixSpec, i: number, j: number, c: { same: number; t
       text(x + size / 2, y + size / 2 + 4, '–', { 'text-anchor': 'middle', fill: '#888' })]);
   }
   const differ = c.total - c.same;
-  // any disagreement is red (amber when one side departs from Kubernetes by design); the
-  // shade deepens with the share of packets that differ
-  const expected = spec.departing?.[i] === true || spec.departing?.[j] === true;
+  const explained = Math.min(c.explained ?? 0, differ);
+  // any unexplained difference is red; differences all explained by a known departure are
+  // amber; the shade deepens with the share of packets that differ
+  const expected = explained === differ;
   const light = px(88 - 38 * Math.min(1, Math.sqrt(differ / c.total) * 4));
   const fill = differ === 0 ? '#b7e1b0' : expected ? `hsl(40, 90%, ${light}%)` : `hsl(4, 80%, ${light}%)`;
+  const why = explained === 0 ? '' : expected ? ', all departures for a known reason' : `, ${spec.format(explained)} of them departures for a known reason`;
   const words = i === j
     ? `${a}: ${spec.format(c.total)} packets judged`
-    : `${a} and ${b}: same verdict on ${spec.format(c.same)} of ${spec.format(c.total)} packets${differ ? ` (${spec.format(differ)} differ)` : ''}`;
+    : `${a} and ${b}: same verdict on ${spec.format(c.same)} of ${spec.format(c.total)} packets${differ ? ` (${spec.format(differ)} differ${why})` : ''}`;
   const label = differ === 0 ? spec.format(c.same) : `≠${spec.format(differ)}`;
   return el('g', { class: 'mark' }, [tip(words),
     el('rect', { x: x + 1, y: y + 1, width: size - 2, height: size - 2, fill }),

@@ -24,7 +24,7 @@ export function trialAt(r: Results, engine: string, scale: number, workload = 's
 
 /**
  * Engines that depart from Kubernetes semantics on purpose (the AWS agent's own rules): their
- * departures are shown apart, not as disagreements between the engines that implement the API.
+ * departures for a known reason are shown apart, not as disagreements between the engines.
  */
 export const DEPARTING: ReadonlySet<string> = new Set(['aws']);
 
@@ -34,32 +34,51 @@ export interface AgreementTotal {
   /** judged[i][j]: packets judged by both engines i and j (summed over the points where both ran) */
   readonly judged: readonly (readonly number[])[];
   readonly same: readonly (readonly number[])[];
+  /** explained[i][j]: packets on which they differ because a departing engine departed for a known reason */
+  readonly explained: readonly (readonly number[])[];
 }
 
 /** Sums the agreement of every scale point; pairs that never met have judged = 0. */
 export function totalAgreement(points: readonly ScalePoint[]): AgreementTotal {
   const engines = [...new Set(points.flatMap((p) => p.agreement.engines))].sort(byEngineOrder);
   const zero = () => engines.map(() => engines.map(() => 0));
-  const judged = zero(), same = zero();
-  for (const p of points) addAgreement(p.agreement, engines, judged, same);
-  return { engines, judged, same };
+  const judged = zero(), same = zero(), explained = zero();
+  for (const p of points) addAgreement(p.agreement, engines, judged, same, explained);
+  return { engines, judged, same, explained };
 }
 
-function addAgreement(a: Agreement, engines: readonly string[], judged: number[][], same: number[][]): void {
+function addAgreement(a: Agreement, engines: readonly string[], judged: number[][], same: number[][], explained: number[][]): void {
   const at = a.engines.map((e) => engines.indexOf(e));
-  a.engines.forEach((_, i) => a.engines.forEach((__, j) => {
+  a.engines.forEach((ei, i) => a.engines.forEach((ej, j) => {
+    const s = a.same[i]?.[j] ?? 0;
     judged[at[i]!]![at[j]!]! += a.packets;
-    same[at[i]!]![at[j]!]! += a.same[i]?.[j] ?? 0;
+    same[at[i]!]![at[j]!]! += s;
+    // a run that did not record which differences were departures: a departing engine's all are
+    explained[at[i]!]![at[j]!]! += a.explained
+      ? a.explained[i]?.[j] ?? 0
+      : DEPARTING.has(ei) || DEPARTING.has(ej) ? a.packets - s : 0;
   }));
 }
 
-/** Engine pairs (each once) that gave different verdicts on some packet, the worst first. */
+/**
+ * Engine pairs (each once) that gave different verdicts on some packet that no known departure
+ * explains — disagreements — the worst first.
+ */
 export function disagreements(t: AgreementTotal): { a: string; b: string; differ: number; judged: number }[] {
+  return pairs(t, (i, j) => t.judged[i]![j]! - t.same[i]![j]! - t.explained[i]![j]!);
+}
+
+/** Engine pairs (each once) whose differences a known departure explains, the most first. */
+export function departures(t: AgreementTotal): { a: string; b: string; differ: number; judged: number }[] {
+  return pairs(t, (i, j) => t.explained[i]![j]!);
+}
+
+function pairs(t: AgreementTotal, differ: (i: number, j: number) => number): { a: string; b: string; differ: number; judged: number }[] {
   const out: { a: string; b: string; differ: number; judged: number }[] = [];
   t.engines.forEach((a, i) => t.engines.forEach((b, j) => {
     if (j <= i) return;
-    const differ = t.judged[i]![j]! - t.same[i]![j]!;
-    if (differ > 0) out.push({ a, b, differ, judged: t.judged[i]![j]! });
+    const d = differ(i, j);
+    if (d > 0) out.push({ a, b, differ: d, judged: t.judged[i]![j]! });
   }));
   return out.sort((x, y) => y.differ - x.differ);
 }

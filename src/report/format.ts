@@ -100,6 +100,11 @@ const ENGINE_LABELS: Readonly<Record<string, string>> = {
   'pfsim-read': 'pfsim reader',
 };
 
+/** The sentence with its first letter in upper case. */
+export function capitalise(s: string): string {
+  return s.charAt(0).toUpperCase() + s.slice(1);
+}
+
 /** The name a reader knows an engine by (the sweep's `iptables` is the legacy backend). */
 export function engineLabel(engine: string): string {
   return ENGINE_LABELS[engine] ?? engine;

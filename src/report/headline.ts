@@ -6,8 +6,8 @@
  * and compares the in-process engines instead.
  */
 import * as f from './format.js';
-import { agreementPackets, DEPARTING, disagreements, totalAgreement } from './figures.js';
-import type { Results, Trial } from './schema.js';
+import { agreementPackets, DEPARTING, departures, disagreements, totalAgreement } from './figures.js';
+import type { PolicyDiff, Results, Trial } from './schema.js';
 
 /** Which map engine is compared with which linear engines, and what the sentence must say first. */
 interface Comparison {
@@ -28,9 +28,21 @@ const phrase = (e: string) => PHRASE[e] ?? f.engineLabel(e);
 export function headline(r: Results): string {
   const lead = r.quick ? 'Quick run: ' : '';
   const throughput = throughputClause(r);
-  const agreement = agreementClause(r);
+  // a run of the policy-change step alone (--only diff) answers with its changes instead
+  const diffOnly = r.trials.length === 0 && r.scales.length === 0 && (r.diff?.length ?? 0) > 0;
+  const agreement = diffOnly ? diffClause(r.diff!) : agreementClause(r);
   const sentence = `${throughput}; ${agreement}.`;
   return lead + (lead ? sentence.charAt(0).toLowerCase() + sentence.slice(1) : sentence);
+}
+
+function diffClause(diffs: readonly PolicyDiff[]): string {
+  return `it replayed ${diffs.length === 1 ? 'a policy change' : `${diffs.length} policy changes`} against a capture: ${diffs.map(diffSentence).join('; ')}`;
+}
+
+/** "deny-all applied to demo-app: 16 of 24 connections changed verdict, 16 newly denied and 0 newly allowed" */
+export function diffSentence(d: PolicyDiff): string {
+  const denied = d.changed.filter((c) => c.after === 'deny').length;
+  return `${d.label ?? 'the change'}: ${f.int(d.changed.length)} of ${f.int(d.flows)} connections changed verdict, ${f.int(denied)} newly denied and ${f.int(d.changed.length - denied)} newly allowed`;
 }
 
 function choose(r: Results): Comparison | undefined {
@@ -45,7 +57,9 @@ function choose(r: Results): Comparison | undefined {
   }
   if (ran.has('maps') && ran.has('chain')) {
     const missing = skipped(['tc', 'bpf', 'iptables', 'nft']);
-    const why = missing.length ? missingSentence(r, missing) : 'no kernel engine was part of this run';
+    const kernel = ['tc', 'bpf'].some((e) => ran.has(e));
+    const why = missing.length ? missingSentence(r, missing)
+      : kernel ? 'iptables-legacy and iptables-nft were not part of this run' : 'no kernel engine was part of this run';
     return { fast: 'maps', slow: ['chain'], prefix: `${why}, so the comparison is in process: ` };
   }
   return undefined;
@@ -68,7 +82,7 @@ function throughputClause(r: Results): string {
   const numbers = `(${f.pps(fast.pps)} vs ${slow.map((s) => f.pps(s.pps)).join(' and ')})`;
   const growth = growthClause(r.trials, at.workload, fast, slow[0]!);
   const main = `${where} ${phrase(c.fast)} handled ${ratios.join(' and ')} ${numbers}${growth}`;
-  return capitalise(c.prefix + main);
+  return f.capitalise(c.prefix + main);
 }
 
 /** The largest (workload 'scale' first) point where the fast engine and a slow one both ran. */
@@ -103,23 +117,22 @@ function agreementClause(r: Results): string {
   if (packets === 0) return 'verdict agreement was not measured (fewer than two engines judged the same packets)';
   const total = totalAgreement(points);
   const exact = total.engines.filter((e) => !DEPARTING.has(e));
-  const all = disagreements(total);
-  const among = all.filter((d) => !DEPARTING.has(d.a) && !DEPARTING.has(d.b));
+  // a departing engine's unexplained differences are disagreements like any other
+  const among = disagreements(total);
+  const departed = departures(total);
   const parts: string[] = [];
-  if (exact.length >= 2) {
+  if (among.length > 0) {
+    const w = among[0]!;
+    const more = among.length > 1 ? ` (${among.length} engine pairs disagree in all)` : '';
+    parts.push(`the engines did NOT all agree: ${f.engineLabel(w.a)} and ${f.engineLabel(w.b)} gave different verdicts on ${f.int(w.differ)} of ${f.int(w.judged)} packets${more}`);
+  } else if (exact.length >= 2) {
     const who = exact.length === 2 ? 'both engines' : `all ${exact.length} engines`;
-    if (among.length === 0) parts.push(`all ${f.int(packets)} packets got the same verdict from ${who}`);
-    else {
-      const w = among[0]!;
-      const more = among.length > 1 ? ` (${among.length} engine pairs disagree in all)` : '';
-      parts.push(`the engines did NOT all agree: ${f.engineLabel(w.a)} and ${f.engineLabel(w.b)} gave different verdicts on ${f.int(w.differ)} of ${f.int(w.judged)} packets${more}`);
-    }
+    parts.push(`all ${f.int(packets)} packets got the same verdict from ${who}`);
   }
   for (const e of total.engines.filter((x) => DEPARTING.has(x))) {
-    const mine = all.filter((d) => d.a === e || d.b === e)[0];
-    parts.push(mine
-      ? `${f.engineLabel(e)} departed from the Kubernetes answer on ${f.int(mine.differ)} of ${f.int(mine.judged)} packets`
-      : `${f.engineLabel(e)} gave the Kubernetes answer on every packet`);
+    const mine = departed.find((d) => d.a === e || d.b === e);
+    if (mine) parts.push(`${f.engineLabel(e)} departed from the Kubernetes answer on ${f.int(mine.differ)} of ${f.int(mine.judged)} packets`);
+    else if (!among.some((d) => d.a === e || d.b === e)) parts.push(`${f.engineLabel(e)} gave the Kubernetes answer on every packet`);
   }
   return parts.join(', while ');
 }
@@ -150,8 +163,4 @@ function skippedWhy(r: Results, engines: readonly string[]): string {
 function oneLine(s: string): string {
   const t = s.replace(/\s+/g, ' ').trim();
   return t.length > 120 ? `${t.slice(0, 117)}...` : t;
-}
-
-function capitalise(s: string): string {
-  return s.charAt(0).toUpperCase() + s.slice(1);
 }

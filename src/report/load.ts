@@ -84,14 +84,26 @@ const trial = object(
   { rulesWalkedPerPacket: nonNegative, nsPerRule: number, allow: count, deny: count },
 );
 
-const agreement = object({ engines: array(string), packets: count, same: array(array(count)) }, {}, (o, at) => {
+/** An engines × engines matrix of packet counts, each at most `packets`. */
+function squareMatrix(m: number[][], engines: readonly string[], packets: number, at: string): void {
+  if (m.length !== engines.length) fail(at, `expected ${engines.length} rows (one per engine), got ${m.length}`);
+  m.forEach((row, i) => {
+    if (row.length !== engines.length) fail(`${at}[${i}]`, `expected ${engines.length} columns, got ${row.length}`);
+    row.forEach((x, j) => { if (x > packets) fail(`${at}[${i}][${j}]`, `${x} is more than the ${packets} packets judged`); });
+  });
+}
+
+const agreement = object({ engines: array(string), packets: count, same: array(array(count)) }, { explained: array(array(count)) }, (o, at) => {
   const engines = o['engines'] as string[], same = o['same'] as number[][], packets = o['packets'] as number;
   if (new Set(engines).size !== engines.length) fail(field(at, 'engines'), 'names an engine twice');
-  if (same.length !== engines.length) fail(field(at, 'same'), `expected ${engines.length} rows (one per engine), got ${same.length}`);
-  same.forEach((row, i) => {
-    if (row.length !== engines.length) fail(`${field(at, 'same')}[${i}]`, `expected ${engines.length} columns, got ${row.length}`);
-    row.forEach((x, j) => { if (x > packets) fail(`${field(at, 'same')}[${i}][${j}]`, `${x} is more than the ${packets} packets judged`); });
-  });
+  squareMatrix(same, engines, packets, field(at, 'same'));
+  if (!('explained' in o)) return;
+  const explained = o['explained'] as number[][];
+  squareMatrix(explained, engines, packets, field(at, 'explained'));
+  explained.forEach((row, i) => row.forEach((x, j) => {
+    // an explained difference is a difference: it and the same verdicts share the packets
+    if (x + same[i]![j]! > packets) fail(`${field(at, 'explained')}[${i}][${j}]`, `${x} explained and ${same[i]![j]} same are more than the ${packets} packets judged`);
+  }));
 });
 
 const update = object(
@@ -113,10 +125,17 @@ const pool = object(
 const capture = object({ trace: string, packets: count, libpcapPps: spread, readPps: spread, verdictPps: spread });
 
 const verdict = oneOf(['allow', 'deny']);
-const diff = object({
-  before: array(string), after: array(string), trace: string, flows: count,
-  changed: array(object({ flow: string, packets: count, before: verdict, after: verdict, beforeReason: string, afterReason: string })),
-});
+const diff = object(
+  {
+    before: array(string), after: array(string), trace: string, flows: count,
+    changed: array(object({ flow: string, packets: count, before: verdict, after: verdict, beforeReason: string, afterReason: string })),
+  },
+  { label: string, engine: string, packets: count },
+  (o, at) => {
+    const flows = o['flows'] as number, changed = (o['changed'] as unknown[]).length;
+    if (changed > flows) fail(field(at, 'changed'), `${changed} changed flows of the ${flows} in the trace`);
+  },
+);
 
 const results = object(
   {
@@ -127,7 +146,7 @@ const results = object(
     headline: string,
   },
   {
-    pool, capture, diff,
+    pool, capture, diff: array(diff),
     departures: array(object({ workload: string, scale: count, reason: string, packets: count, example: string })),
   },
 );

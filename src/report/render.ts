@@ -8,8 +8,8 @@ import { PfsimError } from '../errors.js';
 import type { ReportDocument } from './document.js';
 import { renderHtml } from './html.js';
 import { renderMarkdown } from './markdown.js';
-import type { Results } from './schema.js';
-import { buildDocument } from './sections/index.js';
+import type { PolicyDiff, Results } from './schema.js';
+import { buildDiffDocument, buildDocument } from './sections/index.js';
 
 export interface RenderOptions {
   /** replaces the generated title ("pfsim benchmark: vm@1a2b3c4") */
@@ -34,9 +34,25 @@ export function renderReport(results: readonly Results[], opts: RenderOptions = 
   return { md: renderMarkdown(doc), html: renderHtml(doc) };
 }
 
+/** Renders policy changes alone (`pfsim diff --out`): their section, one headline per change. */
+export function renderDiffReport(diffs: readonly PolicyDiff[], opts: Pick<RenderOptions, 'title'> = {}): RenderedReport {
+  if (diffs.length === 0) throw new PfsimError('PFSIM_ERR_USAGE', 'report: no policy change to render');
+  const built = buildDiffDocument(diffs);
+  const doc: ReportDocument = opts.title ? { ...built, title: opts.title } : built;
+  return { md: renderMarkdown(doc), html: renderHtml(doc) };
+}
+
 /** Writes report.md and report.html into `dir` (created if missing); returns their paths. */
 export function writeReport(dir: string, results: readonly Results[], opts: RenderOptions = {}): { md: string; html: string } {
-  const r = renderReport(results, opts);
+  return writeRendered(dir, renderReport(results, opts));
+}
+
+/** Writes the report of policy changes alone into `dir`, as writeReport does. */
+export function writeDiffReport(dir: string, diffs: readonly PolicyDiff[], opts: Pick<RenderOptions, 'title'> = {}): { md: string; html: string } {
+  return writeRendered(dir, renderDiffReport(diffs, opts));
+}
+
+function writeRendered(dir: string, r: RenderedReport): { md: string; html: string } {
   const paths = { md: join(dir, 'report.md'), html: join(dir, 'report.html') };
   try {
     mkdirSync(dir, { recursive: true });

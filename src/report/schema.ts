@@ -98,6 +98,13 @@ export interface Agreement {
   readonly packets: number;
   /** same[i][j]: packets on which engines i and j gave the same verdict */
   readonly same: readonly (readonly number[])[];
+  /**
+   * explained[i][j]: packets on which engines i and j differ because one of them (aws) departed
+   * from Kubernetes semantics for a known reason; the rest of their differences are
+   * disagreements. Absent in runs that did not record it: every difference of an engine that
+   * departs by design (aws) is then taken as a departure.
+   */
+  readonly explained?: readonly (readonly number[])[];
 }
 
 /** A flow some engine denied, from the demo workload, with the policy reason. */
@@ -148,10 +155,18 @@ export interface Departure {
 
 /** A capture replayed under two cluster states: the flows whose verdict changed. */
 export interface PolicyDiff {
+  /** what changed, in words ("deny-all applied to demo-app") */
+  readonly label?: string;
+  /** the manifests (or, for the built-in demo, the policy names) of each state */
   readonly before: readonly string[];
   readonly after: readonly string[];
   readonly trace: string;
+  /** the engine whose verdict on a connection's first packet decides (the first one asked) */
+  readonly engine?: string;
+  /** connections in the trace */
   readonly flows: number;
+  /** packets in the trace */
+  readonly packets?: number;
   readonly changed: readonly {
     readonly flow: string;
     readonly packets: number;
@@ -179,7 +194,8 @@ export interface Results {
   readonly skipped: readonly { readonly engine: string; readonly reason: string }[];
   readonly deniedFlows: readonly DeniedFlow[];
   readonly departures?: readonly Departure[];
-  readonly diff?: PolicyDiff;
+  /** policy changes replayed against a capture (the demo's, and the user's --before/--after) */
+  readonly diff?: readonly PolicyDiff[];
   /** one sentence answering "iptables or eBPF?" with this run's numbers */
   readonly headline: string;
 }

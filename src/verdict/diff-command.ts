@@ -8,7 +8,8 @@ import { loadCluster } from '../cluster/load.js';
 import { AWS_MODES, type AwsMode, setAwsModeDefault } from '../compile/aws.js';
 import { parseEngineList } from '../engines/index.js';
 import { PfsimError } from '../errors.js';
-import { diffCapture, renderDiff } from './diff.js';
+import { writeDiffReport } from '../report/render.js';
+import { diffCapture, renderDiff, toPolicyDiff } from './diff.js';
 
 const collect = (v: string, prev: string[]): string[] => [...prev, v];
 
@@ -38,6 +39,7 @@ interface DiffCliOptions {
   pcap: string;
   engines: string;
   json?: boolean;
+  out?: string;
   keepGoing?: boolean;
 }
 
@@ -50,6 +52,7 @@ export function registerDiffCommand(p: Command): void {
     .requiredOption('--pcap <file>', 'a pcap or pcapng capture')
     .option('--engines <list>', 'engines: the first decides a connection\'s verdict; chain,maps,aws,bpf,iptables,nft,tc or all', 'maps')
     .option('--json', 'print the diff as one JSON object')
+    .option('--out <dir>', 'also write report.md and report.html with the diff as a section (the section pfsim report and npm run bench draw)')
     .option('--keep-going', 'a damaged capture is read up to the damage, which counts as a file-error skip, instead of failing')
     .action((o: DiffCliOptions) => {
       if (o.before.length === 0 || o.after.length === 0) throw new PfsimError('PFSIM_ERR_USAGE', 'diff: give --before and --after');
@@ -57,8 +60,10 @@ export function registerDiffCommand(p: Command): void {
       const before = { paths: o.before, cluster: loadCluster(o.before) };
       const after = { paths: o.after, cluster: loadCluster(o.after) };
       const d = diffCapture(before, after, o.pcap, { engines, reader: { keepGoing: o.keepGoing === true } });
+      // the report first: a directory it cannot write fails before anything is printed
+      const paths = o.out !== undefined ? writeDiffReport(o.out, [toPolicyDiff(d)]) : undefined;
       if (o.json) writeFileSync(1, JSON.stringify(d) + '\n');
-      else process.stdout.write(renderDiff(d));
+      else process.stdout.write(renderDiff(d) + (paths ? `wrote ${paths.md} and ${paths.html}\n` : ''));
     });
   addAwsMode(p);
 }

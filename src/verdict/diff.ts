@@ -73,7 +73,8 @@ interface SideReplay {
 
 /** Replays `trace` under `state` from a fresh start. */
 function replaySide(state: ClusterState, trace: string, opts: DiffOptions): SideReplay {
-  const table = new FlowTable();
+  // every connection, however many: a change to the 300,000th is a change (no --max-flows here)
+  const table = new FlowTable(Number.POSITIVE_INFINITY);
   const heads = new Map<string, PacketVerdict>();
   const order: string[] = [];
   const r = replayCapture(compile(state.cluster), trace, opts.engines, {
@@ -153,10 +154,11 @@ export function isolatingPolicies(cluster: Cluster, ip: string, dir: Direction):
     .sort();
 }
 
-/** The diff in the results.json shape (src/report/schema.ts), for the report. */
-export function toPolicyDiff(d: CaptureDiff): PolicyDiff {
+/** The diff in the results.json shape (src/report/schema.ts), for the report; `label` names the change. */
+export function toPolicyDiff(d: CaptureDiff, label?: string): PolicyDiff {
   return {
-    before: d.before, after: d.after, trace: d.trace, flows: d.flows,
+    ...(label !== undefined ? { label } : {}),
+    before: d.before, after: d.after, trace: d.trace, engine: d.engines[0]!, flows: d.flows, packets: d.packets,
     changed: d.changed.map((c) => ({
       flow: c.flow, packets: c.packets, before: c.before, after: c.after, beforeReason: c.beforeReason, afterReason: c.afterReason,
     })),
@@ -164,8 +166,8 @@ export function toPolicyDiff(d: CaptureDiff): PolicyDiff {
 }
 
 /** Computes the diff and returns it in the results.json shape. */
-export function policyDiff(before: ClusterState, after: ClusterState, trace: string, opts: DiffOptions): PolicyDiff {
-  return toPolicyDiff(diffCapture(before, after, trace, opts));
+export function policyDiff(before: ClusterState, after: ClusterState, trace: string, opts: DiffOptions & { readonly label?: string }): PolicyDiff {
+  return toPolicyDiff(diffCapture(before, after, trace, opts), opts.label);
 }
 
 /** The diff as text: newly denied, newly allowed, totals. */

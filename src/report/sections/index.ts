@@ -4,14 +4,15 @@
  * of the runs are left out rather than shown empty.
  */
 import type { ReportDocument, Section } from '../document.js';
-import { headline } from '../headline.js';
-import type { Results } from '../schema.js';
+import { capitalise } from '../format.js';
+import { diffSentence, headline } from '../headline.js';
+import type { PolicyDiff, Results } from '../schema.js';
 import { labelRuns } from './common.js';
 import { captureSection, poolSection } from './extras.js';
 import { enginesSection, runSection, skippedSection } from './run.js';
 import { memorySection, updateSection } from './static.js';
 import { throughputSection } from './throughput.js';
-import { agreementSection, deniedSection, departuresSection, diffSection } from './verdicts.js';
+import { agreementSection, deniedSection, departuresSection, diffSection, policyDiffSection } from './verdicts.js';
 
 /** The document for one run, or several compared against the first; `labels` name the runs. */
 export function buildDocument(results: readonly Results[], labels?: readonly string[]): ReportDocument {
@@ -35,5 +36,18 @@ export function buildDocument(results: readonly Results[], labels?: readonly str
     // recomputed from the figures rather than taken from the file: an older file gets today's wording
     headlines: runs.map((x) => ({ ...(runs.length > 1 ? { label: x.label } : {}), text: headline(x.r) })),
     sections: sections.filter((s): s is Section => s !== undefined),
+  };
+}
+
+/**
+ * The document for policy changes alone (`pfsim diff --out`): one headline per change and the
+ * section that lists the connections each one flips.
+ */
+export function buildDiffDocument(diffs: readonly PolicyDiff[]): ReportDocument {
+  const section = policyDiffSection(diffs.map((d) => ({ who: '', d })));
+  return {
+    title: `pfsim diff: ${[...new Set(diffs.map((d) => d.trace))].join(', ')}`,
+    headlines: diffs.map((d) => ({ text: `${capitalise(diffSentence(d))}.` })),
+    sections: section ? [section] : [],
   };
 }

@@ -6,8 +6,9 @@
 import { matrixChart } from '../charts.js';
 import type { Block, Cell, Section } from '../document.js';
 import * as f from '../format.js';
-import { DEPARTING, disagreements, totalAgreement, type AgreementTotal } from '../figures.js';
-import type { ScalePoint } from '../schema.js';
+import { diffSentence } from '../headline.js';
+import { DEPARTING, departures, disagreements, totalAgreement, type AgreementTotal } from '../figures.js';
+import type { PolicyDiff, ScalePoint } from '../schema.js';
 import { MAX_ROWS, runHead, runNumeric, withRun, type Run } from './common.js';
 
 const cluster = (p: ScalePoint) => (p.workload === 'scale' ? `${f.scale(p.scale)} rules` : `${p.workload} (${f.int(p.scale)} rules)`);
@@ -15,14 +16,14 @@ const cluster = (p: ScalePoint) => (p.workload === 'scale' ? `${f.scale(p.scale)
 export function agreementSection(runs: readonly Run[]): Section | undefined {
   const measured = runs.map((x) => x.r.scales.filter((p) => p.agreement.engines.length > 1));
   if (measured.every((m) => m.length === 0)) return undefined;
-  const blocks: Block[] = [{ kind: 'text', text: 'Every engine judged the same packets at each point of the sweep. A cell counts the packets on which two engines gave the same verdict, summed over every point where both ran: green when they agreed on every packet, red with the number that differ when not. Amber marks the differences of an engine that departs from Kubernetes semantics by design (aws).' }];
+  const blocks: Block[] = [{ kind: 'text', text: 'Every engine judged the same packets at each point of the sweep. A cell counts the packets on which two engines gave the same verdict, summed over every point where both ran: green when they agreed on every packet, red with the number that differ when not. Amber marks differences that a known departure explains: the aws engine gives the VPC CNI agent\'s answer, which departs from Kubernetes semantics by design, for the reasons listed under Departures; an aws difference with no known reason is red like any other.' }];
   runs.forEach((x, i) => {
     if (measured[i]!.length === 0) return;
     const total = totalAgreement(measured[i]!);
     const labels = total.engines.map(f.engineLabel);
     const title = runs.length > 1 ? `Verdict agreement · ${x.label}` : 'Verdict agreement';
     blocks.push({ kind: 'chart', caption: `${title}: packets with the same verdict, per engine pair.`,
-      svg: matrixChart({ title, labels, format: f.count, departing: total.engines.map((e) => DEPARTING.has(e)), cells: total.same.map((row, a) => row.map((same, b) => ({ same, total: total.judged[a]![b]! }))) }) });
+      svg: matrixChart({ title, labels, format: f.count, cells: total.same.map((row, a) => row.map((same, b) => ({ same, total: total.judged[a]![b]!, explained: total.explained[a]![b]! }))) }) });
     blocks.push(matrixTable(total, runs.length > 1 ? x.label : undefined));
   });
   const rows: Cell[][] = runs.flatMap((x, i) => measured[i]!.map((p) => withRun(runs, i, [
@@ -35,25 +36,27 @@ export function agreementSection(runs: readonly Run[]): Section | undefined {
 /** The matrix as a table, for the Markdown report (the HTML draws it). */
 function matrixTable(t: AgreementTotal, label?: string): Block {
   const rows: Cell[][] = t.engines.map((a, i) => [f.engineLabel(a), ...t.engines.map((_, j): Cell => {
-    const judged = t.judged[i]![j]!, same = t.same[i]![j]!;
+    const judged = t.judged[i]![j]!, same = t.same[i]![j]!, explained = t.explained[i]![j]!;
     if (judged === 0) return '–';
-    return same === judged ? f.int(same) : { text: `${f.int(same)} of ${f.int(judged)}`, tone: 'bad' };
+    if (same === judged) return f.int(same);
+    if (same + explained === judged) return { text: `${f.int(same)} of ${f.int(judged)} (departs)`, tone: 'muted' };
+    return { text: `${f.int(same)} of ${f.int(judged)}`, tone: 'bad' };
   })]);
   return { kind: 'table', head: [label ?? '', ...t.engines.map(f.engineLabel)], rows, numeric: t.engines.map((_, i) => i + 1), markdownOnly: true };
 }
 
 function pointResult(p: ScalePoint): Cell {
   const engines = p.agreement.engines;
-  const all = disagreements(totalAgreement([p]));
-  if (all.length === 0) return { text: `all ${engines.length} engines agree on every packet`, tone: 'good' };
+  const total = totalAgreement([p]);
+  const among = disagreements(total), departed = departures(total);
+  if (among.length === 0 && departed.length === 0) return { text: `all ${engines.length} engines agree on every packet`, tone: 'good' };
   const exact = engines.filter((e) => !DEPARTING.has(e));
-  const among = all.filter((d) => !DEPARTING.has(d.a) && !DEPARTING.has(d.b));
   const parts: string[] = [];
-  if (among.length > 0) parts.push(describePairs(among, exact));
+  if (among.length > 0) parts.push(describePairs(among, engines));
   else if (exact.length > 1) parts.push(`the other ${exact.length} engines agree on every packet`);
   for (const e of engines.filter((x) => DEPARTING.has(x))) {
-    const worst = all.find((d) => d.a === e || d.b === e);
-    if (worst) parts.push(`${f.engineLabel(e)} departs from Kubernetes on ${f.int(worst.differ)}`);
+    const worst = departed.find((d) => d.a === e || d.b === e);
+    if (worst) parts.push(`${f.engineLabel(e)} departs from Kubernetes on ${f.int(worst.differ)} for known reasons`);
   }
   return { text: parts.join('; '), tone: among.length > 0 ? 'bad' : 'muted' };
 }
@@ -93,9 +96,10 @@ export function departuresSection(runs: readonly Run[]): Section | undefined {
     const deps = [...(x.r.departures ?? [])].sort((a, b) => b.packets - a.packets);
     const total = deps.reduce((s, d) => s + d.packets, 0);
     const who = runs.length > 1 ? `${x.label}: ` : '';
-    blocks.push({ kind: 'text', text: deps.length === 0
+    const reasons = new Set(deps.map((d) => d.reason)).size;
+    blocks.push({ kind: 'text', text: f.capitalise(deps.length === 0
       ? `${who}the aws engine gave the Kubernetes answer on every packet.`
-      : `${who}the aws engine departs from the Kubernetes answer on ${f.int(total)} packets, for ${new Set(deps.map((d) => d.reason)).size} reasons.` });
+      : `${who}the aws engine departs from the Kubernetes answer on ${f.int(total)} packets, for ${reasons} reason${reasons === 1 ? '' : 's'}.`) });
   });
   const rows: Cell[][] = runs.flatMap((x, i) => [...(x.r.departures ?? [])].sort((a, b) => b.packets - a.packets)
     .map((d) => withRun(runs, i, [d.workload, d.workload === 'scale' ? f.scale(d.scale) : f.int(d.scale), d.reason, f.int(d.packets), d.example])));
@@ -104,18 +108,25 @@ export function departuresSection(runs: readonly Run[]): Section | undefined {
 }
 
 export function diffSection(runs: readonly Run[]): Section | undefined {
-  if (runs.every((x) => !x.r.diff)) return undefined;
-  const blocks: Block[] = [];
-  runs.forEach((x) => {
-    const d = x.r.diff;
-    if (!d) return;
-    const who = runs.length > 1 ? `${x.label}: ` : '';
-    blocks.push({ kind: 'text', text: `${who}${d.trace} replayed under two cluster states (before: ${d.before.join(', ') || 'none'}; after: ${d.after.join(', ') || 'none'}): ${f.int(d.changed.length)} of ${f.int(d.flows)} flows changed verdict.` });
-    if (d.changed.length === 0) return;
-    const tone = (v: 'allow' | 'deny'): Cell => ({ text: v, tone: v === 'allow' ? 'good' : 'bad' });
-    const rows: Cell[][] = d.changed.slice(0, MAX_ROWS).map((c) => [c.flow, f.int(c.packets), tone(c.before), tone(c.after), c.beforeReason, c.afterReason]);
-    blocks.push({ kind: 'table', head: ['Flow', 'Packets', 'Before', 'After', 'Reason before', 'Reason after'], rows, numeric: [1],
-      ...(d.changed.length > MAX_ROWS ? { note: `… and ${f.int(d.changed.length - MAX_ROWS)} more changed flows in the results file.` } : {}) });
-  });
+  return policyDiffSection(runs.flatMap((x) => (x.r.diff ?? []).map((d) => ({ who: runs.length > 1 ? `${x.label}: ` : '', d }))));
+}
+
+/** The section for policy changes, each under a prefix naming its run (or ''); undefined when none. */
+export function policyDiffSection(diffs: readonly { readonly who: string; readonly d: PolicyDiff }[]): Section | undefined {
+  if (diffs.length === 0) return undefined;
+  const blocks: Block[] = [{ kind: 'text', text: 'A capture replayed under two cluster states, each from a fresh start (conntrack empty): the connections whose verdict (on their first packet) changes, newly denied first, with the policy responsible on each side.' }];
+  for (const x of diffs) blocks.push(...diffBlocks(x.d, x.who));
   return { id: 'diff', title: 'Flows a policy change flips', blocks };
+}
+
+function diffBlocks(d: PolicyDiff, who: string): Block[] {
+  const engine = d.engine ? `, judged by ${f.engineLabel(d.engine)}` : '';
+  const packets = d.packets !== undefined ? ` (${f.int(d.packets)} packets)` : '';
+  const blocks: Block[] = [{ kind: 'text', text: `${who}${f.capitalise(diffSentence(d))}. ${d.trace}${packets} replayed under the state before (${d.before.join(', ') || 'nothing'}) and after (${d.after.join(', ') || 'nothing'})${engine}.` }];
+  if (d.changed.length === 0) return blocks;
+  const tone = (v: 'allow' | 'deny'): Cell => ({ text: v, tone: v === 'allow' ? 'good' : 'bad' });
+  const rows: Cell[][] = d.changed.slice(0, MAX_ROWS).map((c) => [c.flow, f.int(c.packets), tone(c.before), tone(c.after), c.beforeReason, c.afterReason]);
+  blocks.push({ kind: 'table', head: ['Flow', 'Packets', 'Before', 'After', 'Reason before', 'Reason after'], rows, numeric: [1],
+    ...(d.changed.length > MAX_ROWS ? { note: `… and ${f.int(d.changed.length - MAX_ROWS)} more changed flows in the results file.` } : {}) });
+  return blocks;
 }
