@@ -16,7 +16,7 @@ export DEBIAN_FRONTEND=noninteractive
 PACKAGES=(
   build-essential python3 clang llvm libbpf-dev libelf-dev zlib1g-dev libpcap-dev
   pkg-config iptables nftables iproute2 bpftool tcpdump linux-libc-dev ca-certificates git
-  chromium fonts-dejavu-core libclang-rt-14-dev
+  chromium fonts-dejavu-core libclang-rt-14-dev time
 )
 
 LOG="$(mktemp -t pfsim-setup.XXXXXX.log)"

@@ -216,20 +216,25 @@ describe('native conntrack', () => {
     }
   });
 
-  it('stops inserting at 7/8 of the capacity and counts the refusals', () => {
+  it('at its limit drops the oldest unassured connection, then refuses (drops) new ones when all are assured', () => {
     const c = load(decisionPlan, 16);
     try {
       const flows = Array.from({ length: 20 }, (_, i) => ({ ...fwd, sport: 1000 + i }));
       run(c, flows, true);
-      expect(c.stats()).toMatchObject({ ctEntries: 14, ctCapacity: 16, ctInsertFailed: 6 });
-      const again = run(c, flows, true);
-      expect(again.slice(0, 14).every((o) => o[1] === REASON_ESTABLISHED)).toBe(true);
-      expect(again.slice(14).every((o) => o[1] === REASON_POLICY)).toBe(true);
-      expect(c.stats().ctInsertFailed).toBe(12);
+      // SYNs only: unassured, so each one past 14 (7/8 of 16) pushes out the oldest
+      expect(c.stats()).toMatchObject({ ctEntries: 14, ctCapacity: 16, ctMax: 14, ctEarlyDrops: 6, ctInsertFailed: 0 });
+      const again = run(c, flows.slice(6), true);
+      expect(again.every((o) => o[1] === REASON_ESTABLISHED)).toBe(true);
       c.resetConntrack();
-      expect(c.stats()).toMatchObject({ ctEntries: 0, ctInsertFailed: 0 });
-      run(c, flows.slice(14), true);
-      expect(c.stats().ctEntries).toBe(6);
+      // 14 handshakes (SYN, SYN-ACK, ACK): assured, nothing may go early
+      const ack = PKT_F_ACK;
+      for (const f of flows.slice(0, 14)) run(c, [f, { ...rev, sport: 80, dport: f.sport }, { ...f, flags: ack }], true);
+      const full = run(c, flows.slice(14, 15), true)[0]!;
+      expect(full[0]).toBe(VERDICT_DENY);
+      expect(full[1]).toBe(6); // PF_REASON_CT_FULL
+      expect(c.stats()).toMatchObject({ ctEntries: 14, ctInsertFailed: 1 });
+      c.resetConntrack();
+      expect(c.stats()).toMatchObject({ ctEntries: 0, ctInsertFailed: 0, ctEarlyDrops: 0 });
     } finally {
       c.close();
     }

@@ -29,7 +29,7 @@ import { wantProgress } from '../src/pool/progress.js';
 import { parseWorkers } from '../src/pool/run.js';
 import { LocalSlot, ThreadSlot } from '../src/pool/slot.js';
 import { type PacketVerdict, replayCapture } from '../src/verdict/replay.js';
-import { FlowTable, type ReplaySummary } from '../src/verdict/summary.js';
+import { FlowTable, renderSummary, type ReplaySummary } from '../src/verdict/summary.js';
 import { CLI, pfsim } from './helpers/cli.js';
 import { POOL_CLUSTER_YAML, writePoolTrace } from './helpers/pool-trace.js';
 
@@ -164,6 +164,41 @@ describe('replay pool equals the sequential replay', () => {
     }
   }, 60_000);
 
+  it('conntrack ages by capture time in the workers as in the sequential replay, and one worker keeps --ct-max entries as it does', async () => {
+    // the same packets two seconds apart: UDP and unanswered TCP entries expire mid-trace
+    const slow = join(dir, 'slow.pcap');
+    const b = readFileSync(trace);
+    let n = 0;
+    for (let off = 24; off + 16 <= b.length; off += 16 + b.readUInt32LE(off + 8)) b.writeUInt32LE(1_700_000_000 + 2 * n++, off);
+    writeFileSync(slow, b);
+    const seq = (file: string, ctMax?: number) => {
+      const packets: PacketVerdict[] = [];
+      const table = new FlowTable();
+      replayCapture(plan, file, ENGINES, { packet: (v, wire) => { packets.push(v); table.add(v, wire); } }, {}, ctMax === undefined ? {} : { ctMax });
+      return { packets, summary: table.summary() };
+    };
+    const fast = seq(trace), aged = seq(slow), small = seq(slow, 8);
+    const established = (r: { packets: PacketVerdict[] }) => r.packets.filter((v) => v.reason === 'established').length;
+    // the comparisons below mean something: aging and the limit change verdicts
+    expect(established(aged)).toBeLessThan(established(fast));
+    expect(small.packets.some((v) => v.reason.startsWith('conntrack table full'))).toBe(true);
+    for (const [ref, ctMax] of [[aged, undefined], [small, 8]] as const) {
+      // --ct-max is split among the workers' tables: exact for one worker only
+      const counts = ctMax === undefined ? [{ workers: 1, inThread: true }, { workers: 2 }, { workers: 3 }] : [{ workers: 1, inThread: true }, { workers: 1 }];
+      for (const c of counts) {
+        const pool = await ReplayPool.open(plan, ENGINES, { workers: c.workers, inThread: c.inThread ?? false, batchSize: BATCH, ...(ctMax ? { ctMax } : {}) });
+        try {
+          const got: PacketVerdict[] = [];
+          const r = await pool.replay(slow, { sink: { packet: (v) => got.push(v) } });
+          expect(JSON.stringify(got)).toBe(JSON.stringify(ref.packets));
+          expect(JSON.stringify(r.summary)).toBe(JSON.stringify(ref.summary));
+        } finally {
+          await pool.close();
+        }
+      }
+    }
+  }, 60_000);
+
   it('a capture cut inside a record: the packets before the fault, then the same CaptureError', async () => {
     const cut = join(dir, 'cut.pcap');
     copyFileSync(trace, cut);
@@ -289,6 +324,15 @@ describe('flow hash', () => {
 });
 
 describe('flow names', () => {
+  it('a summary of 300,000 flows renders (no spread of every name length onto the stack)', () => {
+    const n = 300_000;
+    const flows = Array.from({ length: n }, (_, i) => ({
+      flow: `TCP 10.0.${i >> 16}.1:${i & 0xffff} -> 10.1.0.10:80`, packets: 1, bytes: 60, verdicts: { chain: 'allow' as const }, allowed: { chain: 1 }, disagreements: 0, reason: 'x',
+    }));
+    const text = renderSummary({ flows, packets: n, judged: n, skipped: 0, skippedBy: {}, disagreements: 0 }, ['chain']);
+    expect(text.split('\n').length).toBe(n + 5);
+  });
+
   it('addresses from record bytes read exactly as formatIp writes them', () => {
     const buf = new Uint8Array(16);
     const cases: bigint[] = ['::', '::1', '1::', 'fd00:1::10', '2001:db8:0:0:1:0:0:1', '2001:0:0:1:0:0:0:1', '1:0:1:0:1:0:1:0', 'ffff::ffff:0:0',

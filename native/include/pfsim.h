@@ -43,6 +43,7 @@
 #define PF_REASON_POLICY 3         /* allowed by trie entries (egress and/or ingress) */
 #define PF_REASON_DENY_EGRESS 4    /* source pod is egress-isolated and nothing allows it */
 #define PF_REASON_DENY_INGRESS 5   /* destination pod is ingress-isolated and nothing allows it */
+#define PF_REASON_CT_FULL 6        /* a new connection found conntrack full: dropped (host only) */
 
 #define PF_NO_ENTRY 0xffffffffu
 

@@ -14,7 +14,11 @@
  *   PF_HOOK_EXT(ctx, i)               -> const struct pf_port_entry * of extension pool
  *                                        slot i, 0 when out of range
  *   PF_HOOK_CT_LOOKUP(ctx, keyp)      -> nonzero when the connection of *keyp is tracked
- *   PF_HOOK_CT_INSERT(ctx, keyp)      tracks the connection of *keyp (may silently fail)
+ *   PF_HOOK_CT_INSERT(ctx, keyp)      tracks the connection of *keyp. Its outcome is the hook's
+ *                                     business: the addon's table may refuse when full of
+ *                                     assured entries and then turns the verdict into a
+ *                                     PF_REASON_CT_FULL drop (classifier.c), the tc program's
+ *                                     LRU map evicts instead
  *
  * Every hook is called with ctx as given to pf_classify(); addr is a const __u8[16].
  */

@@ -62,7 +62,7 @@ public:
 	explicit Classifier(const Napi::CallbackInfo &info) : Napi::ObjectWrap<Classifier>(info)
 	{
 		Napi::Env env = info.Env();
-		uint32_t cap = kDefaultCtCapacity;
+		uint32_t cap = kDefaultCtCapacity, max = 0;
 		int ret;
 
 		if (info.Length() > 0 && !info[0].IsUndefined()) {
@@ -87,8 +87,25 @@ public:
 				}
 				cap = static_cast<uint32_t>(d);
 			}
+			v = info[0].As<Napi::Object>().Get("ctMax");
+			if (env.IsExceptionPending())
+				return;
+			if (!v.IsUndefined()) {
+				double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : -1;
+
+				if (!(d >= 1 && d <= cap - cap / 8) ||
+				    d != static_cast<double>(static_cast<uint32_t>(d))) {
+					Napi::RangeError::New(
+						env, "Classifier: ctMax must be an integer from 1 to 7/8 of ctCapacity")
+						.ThrowAsJavaScriptException();
+					return;
+				}
+				max = static_cast<uint32_t>(d);
+			}
 		}
 		ret = pfs_classifier_new(cap, &c_);
+		if (!ret && max)
+			ret = pfs_classifier_set_ct_max(c_, max);
 		if (ret)
 			ThrowError(env, std::string("Classifier: ") + std::strerror(-ret));
 	}
@@ -165,15 +182,28 @@ private:
 	{
 		Napi::Env env = info.Env();
 		Napi::Uint8Array pkts;
-		Napi::Uint32Array out;
+		Napi::Uint32Array out, times;
 		uint32_t count;
 
 		if (!Live(env, "classifyBatch"))
 			return env.Undefined();
 		if (!pfsim_napi::GetBatch(info, &pkts, &count, &out))
 			return env.Undefined();
-		pfs_classify_batch(c_, reinterpret_cast<const struct pf_pkt *>(pkts.Data()), count,
-				   out.Data(), info[3].ToBoolean().Value() ? 1 : 0);
+		/* times: optional trace seconds per packet, for conntrack aging */
+		if (info.Length() > 4 && !info[4].IsUndefined()) {
+			if (!GetTyped(info, 4, "times", napi_uint32_array, &times))
+				return env.Undefined();
+			if (times.ElementLength() < count) {
+				Napi::RangeError::New(env, "classifyBatch: times holds " +
+							       std::to_string(times.ElementLength()) +
+							       " packets, count is " + std::to_string(count))
+					.ThrowAsJavaScriptException();
+				return env.Undefined();
+			}
+		}
+		pfs_classify_batch_at(c_, reinterpret_cast<const struct pf_pkt *>(pkts.Data()), count,
+				      times.IsEmpty() ? nullptr : times.Data(), out.Data(),
+				      info[3].ToBoolean().Value() ? 1 : 0);
 		return env.Undefined();
 	}
 
@@ -198,6 +228,9 @@ private:
 		o.Set("ctCapacity", Napi::Number::New(env, static_cast<double>(st.ct_capacity)));
 		o.Set("ctInsertFailed",
 		      Napi::Number::New(env, static_cast<double>(st.ct_insert_failed)));
+		o.Set("ctMax", Napi::Number::New(env, static_cast<double>(st.ct_max)));
+		o.Set("ctEarlyDrops", Napi::Number::New(env, static_cast<double>(st.ct_early_drops)));
+		o.Set("ctExpired", Napi::Number::New(env, static_cast<double>(st.ct_expired)));
 		o.Set("lpmBytes", Napi::Number::New(env, static_cast<double>(st.lpm_bytes)));
 		return o;
 	}

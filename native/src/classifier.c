@@ -130,8 +130,8 @@ static __always_inline const struct pf_port_entry *ext_hook(const struct pfs_map
 #define PF_HOOK_POD(x, addr) pod_hook((x), (addr))
 #define PF_HOOK_LPM(x, trie, addr, idp) lpm_hook((x), (trie), (addr), (idp))
 #define PF_HOOK_EXT(x, i) ext_hook(&(x)->c->maps, (i))
-#define PF_HOOK_CT_LOOKUP(x, k) pfs_ct_lookup(&(x)->c->ct, (k))
-#define PF_HOOK_CT_INSERT(x, k) pfs_ct_insert(&(x)->c->ct, (k))
+#define PF_HOOK_CT_LOOKUP(x, k) pfs_ct_lookup(&(x)->c->ct, (k), (x)->pkt)
+#define PF_HOOK_CT_INSERT(x, k) pfs_ct_insert(&(x)->c->ct, (k), (x)->pkt)
 #include "pfsim_classify.h"
 
 _Static_assert(sizeof(struct pf_pkt) == 40, "pf_pkt is 40 bytes");
@@ -433,9 +433,28 @@ static void resolve(const struct pfs_maps *m, const struct pf_pkt *pkts, __u32 n
 	}
 }
 
+/*
+ * judge_stateful - one packet with conntrack, at trace second *time (NULL: the clock stays).
+ * A new connection that finds the table full with nothing to drop early is dropped, as
+ * netfilter drops the packet ("nf_conntrack: table full, dropping packet").
+ */
+static __always_inline void judge_stateful(struct pfs_ctx *x, const __u32 *time, __u32 *out)
+{
+	struct pfs_conntrack *ct = &x->c->ct;
+
+	if (time)
+		pfs_ct_advance_clock(ct, *time);
+	pf_classify(x, x->pkt, 1, out);
+	if (ct->refused) {
+		ct->refused = 0;
+		out[PF_OUT_VERDICT] = PF_VERDICT_DENY;
+		out[PF_OUT_REASON] = PF_REASON_CT_FULL;
+	}
+}
+
 /* judges pkts[0..count-1] with every lookup made from the hooks */
 static void classify_plain(struct pfs_classifier *c, const struct pf_pkt *pkts, __u32 count,
-			   __u32 *out, int stateful)
+			   const __u32 *times, __u32 *out, int stateful)
 {
 	struct pfs_ctx x = { c, NULL, NULL };
 	__u32 i;
@@ -444,7 +463,8 @@ static void classify_plain(struct pfs_classifier *c, const struct pf_pkt *pkts, 
 	if (stateful) {
 		for (i = 0; i < count; i++) {
 			x.pkt = &pkts[i];
-			pf_classify(&x, x.pkt, 1, out + (size_t)PF_OUT_WORDS * i);
+			judge_stateful(&x, times ? &times[i] : NULL,
+				       out + (size_t)PF_OUT_WORDS * i);
 		}
 	} else {
 		for (i = 0; i < count; i++) {
@@ -456,7 +476,7 @@ static void classify_plain(struct pfs_classifier *c, const struct pf_pkt *pkts, 
 
 /* judges pkts[0..count-1] a group at a time, the group's lookups resolved together */
 static void classify_grouped(struct pfs_classifier *c, const struct pf_pkt *pkts,
-			     __u32 count, __u32 *out, int stateful)
+			     __u32 count, const __u32 *times, __u32 *out, int stateful)
 {
 	struct pfs_pre pre[PFS_GROUP];
 	struct pfs_ctx x = { c, NULL, NULL };
@@ -469,21 +489,33 @@ static void classify_grouped(struct pfs_classifier *c, const struct pf_pkt *pkts
 			x.pkt = &pkts[g + i];
 			x.pre = &pre[i];
 			if (stateful)
-				pf_classify(&x, x.pkt, 1, out + (size_t)PF_OUT_WORDS * (g + i));
+				judge_stateful(&x, times ? &times[g + i] : NULL,
+					       out + (size_t)PF_OUT_WORDS * (g + i));
 			else
 				pf_classify(&x, x.pkt, 0, out + (size_t)PF_OUT_WORDS * (g + i));
 		}
 	}
 }
 
+int pfs_classify_batch_at(struct pfs_classifier *c, const struct pf_pkt *pkts, __u32 count,
+			  const __u32 *times, __u32 *out, int stateful)
+{
+	if (c->maps.walk)
+		classify_grouped(c, pkts, count, times, out, stateful);
+	else
+		classify_plain(c, pkts, count, times, out, stateful);
+	return 0;
+}
+
 int pfs_classify_batch(struct pfs_classifier *c, const struct pf_pkt *pkts, __u32 count,
 		       __u32 *out, int stateful)
 {
-	if (c->maps.walk)
-		classify_grouped(c, pkts, count, out, stateful);
-	else
-		classify_plain(c, pkts, count, out, stateful);
-	return 0;
+	return pfs_classify_batch_at(c, pkts, count, NULL, out, stateful);
+}
+
+int pfs_classifier_set_ct_max(struct pfs_classifier *c, __u32 max)
+{
+	return pfs_ct_set_max(&c->ct, max);
 }
 
 void pfs_classifier_reset_ct(struct pfs_classifier *c)
@@ -496,5 +528,8 @@ void pfs_classifier_stats(const struct pfs_classifier *c, struct pfs_stats *st)
 	st->ct_entries = c->ct.count;
 	st->ct_capacity = c->ct.capacity;
 	st->ct_insert_failed = c->ct.insert_failed;
+	st->ct_max = c->ct.max;
+	st->ct_early_drops = c->ct.early_drops;
+	st->ct_expired = c->ct.expired;
 	st->lpm_bytes = c->maps.lpm_bytes;
 }

@@ -42,7 +42,10 @@ struct pfs_load_err {
 struct pfs_stats {
 	__u64 ct_entries;
 	__u64 ct_capacity;
-	__u64 ct_insert_failed;
+	__u64 ct_insert_failed;	/* new connections dropped: table full */
+	__u64 ct_max;
+	__u64 ct_early_drops;
+	__u64 ct_expired;
 	__u64 lpm_bytes;
 };
 
@@ -57,6 +60,14 @@ int pfs_classifier_load(struct pfs_classifier *c, const struct pfs_load_args *a,
 /* judges count packets into out (PF_OUT_WORDS each); pkts must be 2-byte aligned */
 int pfs_classify_batch(struct pfs_classifier *c, const struct pf_pkt *pkts, __u32 count,
 		       __u32 *out, int stateful);
+/*
+ * the same, times[i] the trace second of packet i (count of them) for conntrack aging;
+ * times NULL: the clock stays where it was, nothing newly expires
+ */
+int pfs_classify_batch_at(struct pfs_classifier *c, const struct pf_pkt *pkts, __u32 count,
+			  const __u32 *times, __u32 *out, int stateful);
+/* conntrack entries at most, 1 to 7/8 of its capacity; 0 or -EINVAL */
+int pfs_classifier_set_ct_max(struct pfs_classifier *c, __u32 max);
 void pfs_classifier_reset_ct(struct pfs_classifier *c);
 void pfs_classifier_stats(const struct pfs_classifier *c, struct pfs_stats *st);
 

@@ -38,7 +38,7 @@ import {
   REASON_NOT_ISOLATED, REASON_POLICY, VERDICT_ALLOW, VERDICT_DENY,
 } from './engine.js';
 import { MapsEngine } from './maps.js';
-import { PKT_BYTES, canOpen } from './packet.js';
+import { PKT_BYTES, PKT_F_ACK, PKT_F_SYN, canOpen } from './packet.js';
 
 export interface AwsEngineOptions extends EngineOptions {
   /** overrides plan.aws.mode: standard, a pod no policy selects allows everything; strict, it denies everything */
@@ -122,8 +122,10 @@ export class AwsEngine implements Engine {
   private readonly sideAllow = new Uint8Array(2);
   private readonly sideEntry = new Int32Array(2);
   private readonly sideSlot = new Int32Array(2);
-  private readonly sideCt = new Int32Array(2);
-  private readonly sideInserted = new Int32Array(2);
+  /** the code of the conntrack entry a program hit (read at once: a later insert may move it) */
+  private readonly sideCtCode = new Uint8Array(2);
+  /** whether a program inserted the packet's key (re-found by key when the packet is done) */
+  private readonly sideInserted = new Uint8Array(2);
 
   /** Throws PfsimError PFSIM_ERR_COMPILE when the plan has no aws section or a malformed one. */
   constructor(plan: Plan, opts: AwsEngineOptions) {
@@ -132,20 +134,24 @@ export class AwsEngine implements Engine {
     this.stateful = opts.stateful;
     this.mode = opts.awsMode ?? plan.aws.mode;
     this.tries = new AgentTries(plan.aws);
-    this.ct = new AgentConntrack();
-    this.reference = new MapsEngine(plan, { stateful: opts.stateful });
+    this.ct = new AgentConntrack(opts.ctMax === undefined ? {} : { maxEntries: opts.ctMax });
+    this.reference = new MapsEngine(plan, { stateful: opts.stateful, ...(opts.ctMax === undefined ? {} : { ctMax: opts.ctMax }) });
   }
 
   /**
    * Judges `count` packets. `views` (VIEW_WORDS per packet, from the capture meta) gives what the
    * agent reads at its fixed L4 offset; without it the packets are read as they are.
    */
-  classify(pkts: Uint8Array, count: number, out: Uint32Array, views?: Uint32Array): void {
+  classify(pkts: Uint8Array, count: number, out: Uint32Array, views?: Uint32Array, times?: Uint32Array): void {
     if (pkts.length < count * PKT_BYTES || out.length < count * OUT_WORDS) throw new RangeError('batch arrays too small');
     if (views !== undefined && views.length < count * VIEW_WORDS) throw new RangeError('view array too small');
+    if (times !== undefined && times.length < count) throw new RangeError('times array too small');
     if (this.refOut.length < count * OUT_WORDS) this.refOut = new Uint32Array(count * OUT_WORDS);
-    this.reference.classify(pkts, count, this.refOut);
-    for (let i = 0; i < count; i++) this.judge(pkts, i, out, views);
+    this.reference.classify(pkts, count, this.refOut, undefined, times);
+    for (let i = 0; i < count; i++) {
+      if (times !== undefined) this.ct.advanceClock(times[i]!);
+      this.judge(pkts, i, out, views);
+    }
   }
 
   private judge(b: Uint8Array, i: number, out: Uint32Array, views: Uint32Array | undefined): void {
@@ -162,28 +168,27 @@ export class AwsEngine implements Engine {
       adport = ports & 0xffff;
     }
     this.sideHow.fill(HOW_NONE);
-    this.sideInserted.fill(-1);
+    this.sideInserted.fill(0);
     let verdict = VERDICT_ALLOW, reason = REASON_NOT_ISOLATED, path = PATH_JUDGED;
     if (family === 6 && aproto === 58) {
       path = PATH_ICMPV6;
     } else if (info & FIXED_VIEW_SHORT) {
       path = PATH_SHORT;
     } else {
-      const open = canOpen(proto, flags);
       const src = this.tries.podAt(b, o + SADDR, family);
-      if (src >= 0 && !this.side(EGRESS, src, 'egress', family, b, o, aproto, asport, adport, open)) {
+      if (src >= 0 && !this.side(EGRESS, src, 'egress', family, b, o, aproto, asport, adport, flags)) {
         verdict = VERDICT_DENY;
         reason = REASON_DENY_EGRESS;
       }
       const dst = this.tries.podAt(b, o + DADDR, family);
-      if (verdict === VERDICT_ALLOW && dst >= 0 && !this.side(INGRESS, dst, 'ingress', family, b, o, aproto, asport, adport, open)) {
+      if (verdict === VERDICT_ALLOW && dst >= 0 && !this.side(INGRESS, dst, 'ingress', family, b, o, aproto, asport, adport, flags)) {
         verdict = VERDICT_DENY;
         reason = REASON_DENY_INGRESS;
       }
       if (verdict === VERDICT_ALLOW) reason = this.allowReason();
     }
     const dep = verdict === this.refOut[w] ? 0 : this.explain(b, o, w, family, proto, dport, info, verdict, path);
-    this.markInserted(verdict, dep);
+    this.markInserted(b, o, aproto, asport, adport, flags, verdict, dep);
     if (dep !== 0 && verdict === VERDICT_DENY && this.stateful && this.missed.size < MAX_MISSED) {
       const k = connKey(b, o, sport, dport, proto);
       if (!this.missed.has(k)) this.missed.set(k, dep);
@@ -199,22 +204,26 @@ export class AwsEngine implements Engine {
    * (peer = source, owner = destination). Returns whether it lets the packet pass.
    */
   private side(s: number, pod: number, dir: Direction, family: 4 | 6, b: Uint8Array, o: number,
-    aproto: number, asport: number, adport: number, open: boolean): boolean {
+    aproto: number, asport: number, adport: number, flags: number): boolean {
     const owner = o + (s === EGRESS ? SADDR : DADDR), peer = o + (s === EGRESS ? DADDR : SADDR);
     this.sidePod[s] = pod;
     this.sideEntry[s] = -1;
     this.sideSlot[s] = -1;
+    // the agent's own key holds what it read: TCP flags only when it read TCP
+    const aflags = aproto === 6 ? flags : 0;
     if (this.stateful) {
       this.ct.setKey(b, o + SADDR, asport, o + DADDR, adport, aproto, owner);
-      let hit = this.ct.find();
+      let hit = this.ct.find(aproto, aflags), reply = false;
       if (hit < 0) {
         this.ct.setKey(b, o + DADDR, adport, o + SADDR, asport, aproto, owner);
-        hit = this.ct.find();
+        hit = this.ct.find(aproto, aflags);
+        reply = true;
       }
       if (hit >= 0) {
         this.sideHow[s] = HOW_CT;
-        this.sideCt[s] = hit;
+        this.sideCtCode[s] = this.ct.code(hit);
         this.sideAllow[s] = 1;
+        this.ct.touch(hit, aproto, aflags, reply);
         return true;
       }
     }
@@ -222,7 +231,9 @@ export class AwsEngine implements Engine {
     this.sideAllow[s] = allow ? 1 : 0;
     if (allow && this.stateful) {
       this.ct.setKey(b, o + SADDR, asport, o + DADDR, adport, aproto, owner);
-      this.sideInserted[s] = this.ct.insert(open ? 0 : DEP.anyOpens);
+      const open = canOpen(b[o + 36]!, b[o + 38]!); // would netfilter open it, from the packet as it is
+      // the agent inserts whatever the flags; an entry netfilter would not open carries its departure
+      this.sideInserted[s] = this.ct.insert(aproto, open ? aflags : PKT_F_ACK, open ? 0 : DEP.anyOpens) >= 0 ? 1 : 0;
     }
     return allow;
   }
@@ -302,7 +313,7 @@ export class AwsEngine implements Engine {
   /** the departure a program's decision carries, 0 when none */
   private sideFact(s: number, b: Uint8Array, o: number, family: 4 | 6): number {
     const how = this.sideHow[s]!, pod = this.sidePod[s]!;
-    if (how === HOW_CT) return this.ct.code(this.sideCt[s]!);
+    if (how === HOW_CT) return this.sideCtCode[s]!;
     if (how === HOW_NONE) return 0;
     if (how === HOW_DEFAULT && this.mode === 'strict' && !this.tries.pods.get(pod)?.applied) return DEP.strict;
     if (this.tries.isOtherNodeAddr(pod, b, o + (s === EGRESS ? DADDR : SADDR), family)) return DEP.nodeIp;
@@ -330,12 +341,15 @@ export class AwsEngine implements Engine {
    * Gives the conntrack entries this packet inserted their origin: its departure when it
    * departs, and 'ct-half-open' for an entry of a packet that a later program dropped.
    */
-  private markInserted(verdict: number, dep: number): void {
+  private markInserted(b: Uint8Array, o: number, aproto: number, asport: number, adport: number, flags: number,
+    verdict: number, dep: number): void {
     for (let s = 0; s < 2; s++) {
-      const slot = this.sideInserted[s]!;
+      if (this.sideInserted[s] === 0 || (verdict !== VERDICT_DENY && dep === 0)) continue;
+      // by key: the other program's insert may have moved the entry (deletion shifts, growth)
+      this.ct.setKey(b, o + SADDR, asport, o + DADDR, adport, aproto, o + (s === EGRESS ? SADDR : DADDR));
+      const slot = this.ct.find(aproto, aproto === 6 ? flags & ~PKT_F_SYN : 0);
       if (slot < 0) continue;
-      if (verdict === VERDICT_DENY) this.ct.setCode(slot, DEP.halfOpen);
-      else if (dep !== 0) this.ct.setCode(slot, dep);
+      this.ct.setCode(slot, verdict === VERDICT_DENY ? DEP.halfOpen : dep);
     }
   }
 
@@ -395,6 +409,11 @@ export class AwsEngine implements Engine {
   /** agent conntrack entries (both programs' keys count) */
   get trackedEntries(): number {
     return this.ct.entries;
+  }
+
+  /** keys the full agent map refused (their packets passed untracked) */
+  get ctInsertFailed(): number {
+    return this.ct.insertFailed;
   }
 
   resetState(): void {

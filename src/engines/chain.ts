@@ -11,7 +11,7 @@ import type { ChainTable, Plan, ChainRule } from '../compile/plan.js';
 import { ConnTrack } from './conntrack.js';
 import {
   type Engine, type EngineOptions, NO_REF, OUT_WORDS, VERDICT_ALLOW, VERDICT_DENY,
-  REASON_ESTABLISHED, REASON_NOT_ISOLATED, REASON_POLICY, REASON_DENY_EGRESS, REASON_DENY_INGRESS,
+  REASON_ESTABLISHED, REASON_NOT_ISOLATED, REASON_POLICY, REASON_DENY_EGRESS, REASON_DENY_INGRESS, REASON_CT_FULL, CT_FULL_TEXT,
 } from './engine.js';
 import { PKT_BYTES, canOpen } from './packet.js';
 
@@ -116,28 +116,39 @@ export class ChainEngine implements Engine {
   /** rules walked since construction (for ns-per-rule figures) */
   walked = 0;
 
-  constructor(private readonly plan: Plan, private readonly opts: EngineOptions & { ctCapacity?: number }) {
+  constructor(private readonly plan: Plan, private readonly opts: EngineOptions) {
     this.v4 = new FlatTable(plan.chain.ipv4);
     this.v6 = new FlatTable(plan.chain.ipv6);
-    this.ct = opts.stateful ? new ConnTrack(opts.ctCapacity) : undefined;
+    this.ct = opts.stateful ? new ConnTrack(opts.ctMax === undefined ? {} : { maxEntries: opts.ctMax }) : undefined;
+  }
+
+  /** conntrack counters: entries, new connections dropped for a full table, early drops, expiries */
+  get ctStats(): { entries: number; insertFailed: number; earlyDrops: number; expired: number } | undefined {
+    const ct = this.ct;
+    return ct && { entries: ct.size, insertFailed: ct.insertFailed, earlyDrops: ct.earlyDrops, expired: ct.expired };
   }
 
   get ruleCount(): number {
     return this.plan.chain.ipv4.chains.reduce((n, c) => n + c.rules.length, 0) + this.plan.chain.ipv6.chains.reduce((n, c) => n + c.rules.length, 0);
   }
 
-  classify(pkts: Uint8Array, count: number, out: Uint32Array): void {
+  classify(pkts: Uint8Array, count: number, out: Uint32Array, _views?: Uint32Array, times?: Uint32Array): void {
     if (pkts.byteOffset % 4 !== 0) throw new RangeError('packet batch must be 4-byte aligned');
     if (pkts.length < count * PKT_BYTES || out.length < count * OUT_WORDS) throw new RangeError('batch arrays too small');
+    if (times !== undefined && times.length < count) throw new RangeError('times array too small');
     const w = new Int32Array(pkts.buffer, pkts.byteOffset, (count * PKT_BYTES) >> 2);
     const p16 = new Uint16Array(pkts.buffer, pkts.byteOffset, (count * PKT_BYTES) >> 1);
+    const ct = this.ct;
     for (let i = 0; i < count; i++) {
       const t = pkts[i * PKT_BYTES + 37] === 4 ? this.v4 : this.v6;
-      this.walk(t, w, p16, pkts, i, out);
+      if (ct !== undefined && times !== undefined) ct.advanceClock(times[i]!);
+      // conntrack sees the packet before the filter table, as netfilter's PREROUTING hook does
+      const est = ct !== undefined && ct.track(w, p16, pkts, i);
+      this.walk(t, w, p16, pkts, i, out, est);
     }
   }
 
-  private walk(t: FlatTable, w: Int32Array, p16: Uint16Array, b: Uint8Array, i: number, out: Uint32Array): void {
+  private walk(t: FlatTable, w: Int32Array, p16: Uint16Array, b: Uint8Array, i: number, out: Uint32Array, est: boolean): void {
     const aw = t.aw, po = i * 10 + (4 - aw), so = po, dof = po + 4;
     const proto = b[i * PKT_BYTES + 36]!, dport = p16[i * 20 + 17]!;
     const flags = t.flags, target = t.target, srcNet = t.srcNet, srcMask = t.srcMask, dstNet = t.dstNet, dstMask = t.dstMask;
@@ -158,7 +169,7 @@ export class ChainEngine implements Engine {
         if ((f & F_PROTO) !== 0 && rproto[pc] !== proto) { pc++; continue; }
         if ((f & F_DPORT) !== 0 && (dport < dlo[pc]! || dport > dhi[pc]!)) { pc++; continue; }
         if ((f & F_MARKED) !== 0 && mark === 0) { pc++; continue; }
-        if ((f & F_EST) !== 0 && (this.ct === undefined || !this.ct.has(w, p16, b, i))) { pc++; continue; }
+        if ((f & F_EST) !== 0 && !est) { pc++; continue; }
       }
       switch (target[pc]) {
         case T_ACCEPT:
@@ -190,7 +201,11 @@ export class ChainEngine implements Engine {
       break;
     }
     this.walked += walked;
-    if (verdict === VERDICT_ALLOW && reason !== REASON_ESTABLISHED && this.ct && canOpen(proto, b[i * PKT_BYTES + 38]!)) this.ct.add(w, p16, b, i);
+    if (verdict === VERDICT_ALLOW && !est && this.ct && canOpen(proto, b[i * PKT_BYTES + 38]!) &&
+      !this.ct.open(w, p16, b, i)) {
+      // conntrack full, nothing to drop early: netfilter drops the packet of the new connection
+      verdict = VERDICT_DENY; reason = REASON_CT_FULL;
+    }
     const o = i * OUT_WORDS;
     out[o] = verdict; out[o + 1] = reason; out[o + 2] = egressRef; out[o + 3] = ingressRef;
   }
@@ -214,6 +229,7 @@ export class ChainEngine implements Engine {
     switch (reason) {
       case REASON_ESTABLISHED: return 'established';
       case REASON_NOT_ISOLATED: return 'not isolated';
+      case REASON_CT_FULL: return CT_FULL_TEXT;
       case REASON_DENY_EGRESS: return t.comments[out[o + 2]!] ?? 'default deny egress';
       case REASON_DENY_INGRESS: return t.comments[out[o + 3]!] ?? 'default deny ingress';
       default: {

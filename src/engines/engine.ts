@@ -24,12 +24,20 @@ export const REASON_NOT_ISOLATED = 2;
 export const REASON_POLICY = 3;
 export const REASON_DENY_EGRESS = 4;
 export const REASON_DENY_INGRESS = 5;
+/** a new connection found conntrack full (nothing to drop early): dropped, as netfilter does */
+export const REASON_CT_FULL = 6;
+export const CT_FULL_TEXT = 'conntrack table full: new connection dropped';
 
 export interface EngineOptions {
   /** track connections: packets of an allowed connection pass in both directions */
   readonly stateful: boolean;
   /** aws engine: the agent's enforcement mode, overriding the plan's (plan.aws.mode) */
   readonly awsMode?: 'standard' | 'strict';
+  /**
+   * conntrack entries at most, as nf_conntrack_max (default CT_DEFAULT_MAX, conntrack.ts), for
+   * the chain, maps and aws engines; the kernel engines keep their LRU map's own size
+   */
+  readonly ctMax?: number;
 }
 
 export interface Engine {
@@ -38,8 +46,11 @@ export interface Engine {
    * Classifies `count` packets from `pkts` into `out` (OUT_WORDS per packet), in order.
    * `views`, when the packets come from a capture, holds two words per packet: what a parser
    * with a fixed L4 offset reads (META_FIXED_PORTS, META_FIXED_INFO); only aws uses it.
+   * `times` holds each packet's trace time in seconds (META_SEC_LO): conntrack ages by it
+   * (chain, maps, aws; see src/engines/conntrack.ts). Without it nothing newly expires. The
+   * kernel engines (bpf, tc, iptables, nft) age by the kernel's own clock and ignore it.
    */
-  classify(pkts: Uint8Array, count: number, out: Uint32Array, views?: Uint32Array): void;
+  classify(pkts: Uint8Array, count: number, out: Uint32Array, views?: Uint32Array, times?: Uint32Array): void;
   /** aws only: the departure code of verdict `i` of `out`, undefined when there is none. */
   departure?(out: Uint32Array, i: number): string | undefined;
   /** The human reason for the verdict at packet index `i` of `out`, for packet bytes `pkts`. */

@@ -7,13 +7,14 @@
 import type { LpmEntry, LpmTrie, Plan } from '../compile/plan.js';
 import { encodeMaps, type MapsLayout } from '../compile/layout.js';
 import { wrapError } from '../errors.js';
-import { NO_REF, OUT_WORDS, type Engine, type EngineOptions } from './engine.js';
+import { CT_FULL_TEXT, NO_REF, OUT_WORDS, REASON_CT_FULL, type Engine, type EngineOptions } from './engine.js';
+import { CT_DEFAULT_MAX, slotsFor } from './conntrack.js';
 import { createClassifier, type NativeClassifier } from './native.js';
 import { MapsExplainer } from './explain.js';
 import { readPacket } from './packet.js';
 
 export interface MapsEngineOptions extends EngineOptions {
-  /** conntrack slots, a power of two (default 1 << 20) */
+  /** conntrack slots, a power of two (default: what ctMax needs at 7/8 load) */
   readonly ctCapacity?: number;
 }
 
@@ -34,7 +35,7 @@ export class MapsEngine implements Engine {
     this.explainer = new MapsExplainer(plan);
     let classifier: NativeClassifier | undefined;
     try {
-      classifier = createClassifier(opts.ctCapacity === undefined ? {} : { ctCapacity: opts.ctCapacity });
+      classifier = createClassifier(ctSize(opts));
       const l = this.layout;
       classifier.load(l.podAddrs, l.podStates, l.trieCount, l.entryKeys, l.entryTries, l.entryValues, l.values, l.ext);
     } catch (err) {
@@ -44,12 +45,18 @@ export class MapsEngine implements Engine {
     this.classifier = classifier;
   }
 
-  classify(pkts: Uint8Array, count: number, out: Uint32Array): void {
-    this.classifier.classifyBatch(pkts, count, out, this.stateful);
+  classify(pkts: Uint8Array, count: number, out: Uint32Array, _views?: Uint32Array, times?: Uint32Array): void {
+    this.classifier.classifyBatch(pkts, count, out, this.stateful, times);
+  }
+
+  /** the native conntrack's counters */
+  get ctStats(): ReturnType<NativeClassifier['stats']> {
+    return this.classifier.stats();
   }
 
   describe(pkts: Uint8Array, out: Uint32Array, i: number): string {
     const o = i * OUT_WORDS;
+    if (out[o + 1] === REASON_CT_FULL) return CT_FULL_TEXT;
     const ids = { egress: out[o + 2]!, ingress: out[o + 3]! };
     return this.explainer.describe(out[o + 1]!, readPacket(pkts, i),
       (dir) => (ids[dir] === NO_REF ? NO_REF : this.entry(ids[dir])?.entry),
@@ -77,4 +84,11 @@ export class MapsEngine implements Engine {
     const entry = trie?.entries[id - first[lo]!];
     return trie && entry ? { trie, entry } : undefined;
   }
+}
+
+/** the native table's slots and limit: ctMax entries (default CT_DEFAULT_MAX) at 7/8 load at most */
+function ctSize(opts: MapsEngineOptions): { ctCapacity: number; ctMax?: number } {
+  if (opts.ctCapacity !== undefined) return opts.ctMax === undefined ? { ctCapacity: opts.ctCapacity } : { ctCapacity: opts.ctCapacity, ctMax: opts.ctMax };
+  const max = opts.ctMax ?? CT_DEFAULT_MAX;
+  return { ctCapacity: Math.max(8, slotsFor(max)), ctMax: max };
 }

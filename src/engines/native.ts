@@ -13,13 +13,20 @@ import { PfsimError, wrapError } from '../errors.js';
 export interface ClassifierOptions {
   /** conntrack slots, a power of two from 8 to 2^28 (default 1 << 20) */
   readonly ctCapacity?: number;
+  /** conntrack entries at most (nf_conntrack_max), 1 to 7/8 of ctCapacity (the default) */
+  readonly ctMax?: number;
 }
 
 export interface ClassifierStats {
   readonly ctEntries: number;
   readonly ctCapacity: number;
-  /** inserts refused because the table was 7/8 full, since the last reset */
+  /** new connections refused (their packets dropped): full of assured entries, since the last reset */
   readonly ctInsertFailed: number;
+  readonly ctMax: number;
+  /** unassured entries dropped to make room (netfilter's early_drop) */
+  readonly ctEarlyDrops: number;
+  /** entries removed because their timeout passed */
+  readonly ctExpired: number;
   readonly lpmBytes: number;
 }
 
@@ -36,8 +43,11 @@ export interface MapsClassifier {
     values: Uint8Array,
     ext: Uint8Array,
   ): void;
-  /** Judges `count` pf_pkt records into `out`, four words each (see engine.ts). */
-  classifyBatch(pkts: Uint8Array, count: number, out: Uint32Array, stateful: boolean): void;
+  /**
+   * Judges `count` pf_pkt records into `out`, four words each (see engine.ts). `times` (host
+   * classifier only): each packet's trace second, for conntrack aging.
+   */
+  classifyBatch(pkts: Uint8Array, count: number, out: Uint32Array, stateful: boolean, times?: Uint32Array): void;
   resetConntrack(): void;
   /** Frees the native state now; any later call throws. */
   close(): void;
@@ -91,5 +101,6 @@ export function loadNative(): NativeAddon {
 /** A new native classifier. */
 export function createClassifier(opts: ClassifierOptions = {}): NativeClassifier {
   const { Classifier } = loadNative();
-  return opts.ctCapacity === undefined ? new Classifier() : new Classifier({ ctCapacity: opts.ctCapacity });
+  if (opts.ctCapacity === undefined && opts.ctMax === undefined) return new Classifier();
+  return new Classifier({ ...(opts.ctCapacity === undefined ? {} : { ctCapacity: opts.ctCapacity }), ...(opts.ctMax === undefined ? {} : { ctMax: opts.ctMax }) });
 }

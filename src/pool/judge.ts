@@ -13,7 +13,7 @@ import type { Plan } from '../compile/plan.js';
 import type { EngineName } from '../engines/engine.js';
 import { OUT_WORDS } from '../engines/engine.js';
 import { departureCode, departureNumber } from '../engines/aws-departure.js';
-import { Replayer } from '../verdict/replay.js';
+import { Replayer, type ReplayerOptions } from '../verdict/replay.js';
 import { META_FIXED_INFO, META_FIXED_PORTS, META_ORIGLEN, META_SEC_LO, META_STATUS, META_WORDS } from '../capture/reader.js';
 import { SlotBatch } from './batch.js';
 import { PKT_WORDS, flowSlot } from './flow-hash.js';
@@ -54,9 +54,9 @@ export class SlotJudge {
   private readonly share: SlotBatch;
 
   /** Loads every engine from the plan; throws (with nothing left open) if one cannot load. */
-  constructor(plan: Plan, engines: readonly EngineName[], capacity: number) {
+  constructor(plan: Plan, engines: readonly EngineName[], capacity: number, opts: ReplayerOptions = {}) {
     this.engineNames = engines;
-    this.replayer = new Replayer(plan, engines, capacity);
+    this.replayer = new Replayer(plan, engines, capacity, opts);
     this.flows = new FlowAccumulator(engines.length);
     this.aws = engines.indexOf('aws');
     this.share = SlotBatch.create(capacity, engines.length);
@@ -116,7 +116,7 @@ export class SlotJudge {
 
   /** Judges the first `count` packets of `b`. */
   judge(b: SlotBatch, count: number): BatchOutcome {
-    const outs = this.replayer.classifyCompact(b.pkts, count, b.views);
+    const outs = this.replayer.classifyCompact(b.pkts, count, b.views, b.times);
     const first = this.replayer.engines[0]!;
     const engines = outs.length;
     const { flows, perPacket } = this.mode;

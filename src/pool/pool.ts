@@ -63,6 +63,12 @@ export interface PoolOptions {
   readonly batchSize?: number;
   /** reader batches in flight, 1..1024; default DEFAULT_WINDOW */
   readonly window?: number;
+  /**
+   * conntrack entries at most (--ct-max; default the engines' own), split evenly among the
+   * workers' tables: one worker holds exactly this many, as the kernel's one table does; with
+   * more, which connection a full table turns away can depend on the worker count
+   */
+  readonly ctMax?: number;
 }
 
 export interface PoolProgress {
@@ -150,9 +156,10 @@ export class ReplayPool {
     const window = opts.window ?? DEFAULT_WINDOW;
     if (!Number.isInteger(window) || window < 1 || window > 1024) throw new PfsimError('PFSIM_ERR_USAGE', `replay pool: window ${window} is not an integer in 1..1024`);
     const ring = SharedRing.create(window, batch, engines.length);
+    const replayer = opts.ctMax === undefined ? {} : { ctMax: Math.ceil(opts.ctMax / workers) };
     const slots: Slot[] = opts.inThread
-      ? [new LocalSlot(plan, engines, ring)]
-      : Array.from({ length: workers }, (_, i) => new ThreadSlot(i, workers, plan, engines, ring));
+      ? [new LocalSlot(plan, engines, ring, replayer)]
+      : Array.from({ length: workers }, (_, i) => new ThreadSlot(i, workers, plan, engines, ring, replayer));
     const pool = new ReplayPool(engines, batch, window, slots, ring);
     if (!opts.inThread) {
       // a worker's engines may own kernel testbeds: close them before the process goes

@@ -8,6 +8,7 @@ import type { EngineName } from '../engines/engine.js';
 import type { PfsimErrorCode } from '../errors.js';
 import type { BatchOutcome, JudgeMode } from './judge.js';
 import type { RingShape } from './ring.js';
+import type { ReplayerOptions } from '../verdict/replay.js';
 
 /** workerData: cloned once per worker when it starts. */
 export interface WorkerInit {
@@ -21,6 +22,8 @@ export interface WorkerInit {
   readonly slots: number;
   /** the reader batches, shared with the main thread and the other workers */
   readonly ring: RingShape;
+  /** how the engines track connections (--ct-max) */
+  readonly replayer: ReplayerOptions;
 }
 
 export type WorkerTask =

@@ -34,11 +34,13 @@ export interface PooledReplayOptions {
   readonly progress?: boolean;
   /** connections listed one by one in the summary (PoolReplayOptions.maxFlows) */
   readonly maxFlows?: number;
+  /** conntrack entries at most, per engine (PoolOptions.ctMax) */
+  readonly ctMax?: number;
 }
 
 /** Replays `file` once; rejects with the replay's PfsimError, after the pool is closed. */
 export async function replayPooled(plan: Plan, file: string, engines: readonly EngineName[], o: PooledReplayOptions): Promise<PoolReplayResult> {
-  const pool = await ReplayPool.open(plan, engines, { workers: o.workers, inThread: o.workers === 1 });
+  const pool = await ReplayPool.open(plan, engines, { workers: o.workers, inThread: o.workers === 1, ...(o.ctMax !== undefined ? { ctMax: o.ctMax } : {}) });
   const bar = o.progress ? new ReplayProgress(file) : undefined;
   let result: PoolReplayResult;
   try {

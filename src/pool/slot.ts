@@ -35,6 +35,7 @@ import type { FlowCounters } from './flows.js';
 import { type BatchOutcome, type JudgeMode, SlotJudge } from './judge.js';
 import type { WorkerInfo, WorkerInit, WorkerReply, WorkerTask } from './protocol.js';
 import { SharedRing } from './ring.js';
+import type { ReplayerOptions } from '../verdict/replay.js';
 
 /** tasks a worker may hold before the main thread reads its replies (see the module comment) */
 const TASKS_AHEAD = 4;
@@ -81,9 +82,9 @@ export class ThreadSlot implements Slot {
   private seq = 0;
 
   /** Slot `index` of `slots`, judging the batches of `ring`. */
-  constructor(index: number, slots: number, plan: Plan, engines: readonly EngineName[], ring: SharedRing) {
+  constructor(index: number, slots: number, plan: Plan, engines: readonly EngineName[], ring: SharedRing, replayer: ReplayerOptions = {}) {
     this.index = index;
-    const workerData: WorkerInit = { plan, engines, capacity: ring.shape.capacity, slot: index, slots, ring: ring.shape };
+    const workerData: WorkerInit = { plan, engines, capacity: ring.shape.capacity, slot: index, slots, ring: ring.shape, replayer };
     this.piscina = new Piscina<WorkerTask, unknown>({
       filename: workerFile(),
       name: 'default',
@@ -156,16 +157,18 @@ export class LocalSlot implements Slot {
   private readonly plan: Plan;
   private readonly engines: readonly EngineName[];
   private readonly ring: SharedRing;
+  private readonly replayer: ReplayerOptions;
   private judgeOf: SlotJudge | undefined;
 
-  constructor(plan: Plan, engines: readonly EngineName[], ring: SharedRing) {
+  constructor(plan: Plan, engines: readonly EngineName[], ring: SharedRing, replayer: ReplayerOptions = {}) {
     this.plan = plan;
     this.engines = engines;
     this.ring = ring;
+    this.replayer = replayer;
   }
 
   async init(): Promise<void> {
-    this.judgeOf ??= new SlotJudge(this.plan, this.engines, this.ring.shape.capacity);
+    this.judgeOf ??= new SlotJudge(this.plan, this.engines, this.ring.shape.capacity, this.replayer);
   }
 
   async start(mode: JudgeMode): Promise<void> {

@@ -67,7 +67,7 @@ export default function handle(task: WorkerTask): unknown {
   try {
     switch (task.op) {
       case 'init':
-        judge ??= new SlotJudge(init.plan, init.engines, init.capacity);
+        judge ??= new SlotJudge(init.plan, init.engines, init.capacity, init.replayer);
         return { ok: true, value: null };
       case 'start':
         loaded().start(task.mode);

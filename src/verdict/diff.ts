@@ -16,7 +16,7 @@ import { isPolicyPod, policyKey } from '../policy/resolve.js';
 import type { PolicyDiff } from '../report/schema.js';
 import type { CaptureReaderOptions, CaptureTotals } from '../capture/reader.js';
 import { type PacketVerdict, replayCapture } from './replay.js';
-import { FlowTable, type FlowSummary, flowName } from './summary.js';
+import { FlowTable, type FlowSummary, flowName, widest } from './summary.js';
 
 /** One cluster state: the manifest paths it came from, and the cluster. */
 export interface ClusterState {
@@ -177,7 +177,7 @@ export function renderDiff(d: CaptureDiff): string {
     `  before: ${d.before.join(', ')}`,
     `  after:  ${d.after.join(', ')}`,
   ];
-  const w = Math.max(20, ...d.changed.map((c) => c.flow.length));
+  const w = widest(d.changed.map((c) => c.flow), 20);
   for (const [title, list] of [['newly denied', d.changed.filter((c) => c.after === 'deny')], ['newly allowed', d.changed.filter((c) => c.after === 'allow')]] as const) {
     lines.push('', `${title}: ${list.length} connection${list.length === 1 ? '' : 's'}`);
     if (list.length === 0) continue;

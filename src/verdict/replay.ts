@@ -8,7 +8,7 @@ import type { Plan } from '../compile/plan.js';
 import { createEngine } from '../engines/index.js';
 import { type Engine, type EngineName, OUT_WORDS, verdictName } from '../engines/engine.js';
 import { PKT_BYTES, packetBatch, readPacket } from '../engines/packet.js';
-import { type CaptureBatch, type CaptureReaderOptions, type CaptureTotals, META_FIXED_INFO, META_FIXED_PORTS, META_ORIGLEN, META_STATUS, META_WORDS, openCapture, skipReasonName } from '../capture/reader.js';
+import { type CaptureBatch, type CaptureReaderOptions, type CaptureTotals, META_FIXED_INFO, META_FIXED_PORTS, META_ORIGLEN, META_SEC_LO, META_STATUS, META_WORDS, openCapture, skipReasonName } from '../capture/reader.js';
 
 const PROTO_NAMES: Readonly<Record<number, string>> = { 6: 'TCP', 17: 'UDP', 132: 'SCTP', 1: 'ICMP', 58: 'ICMPv6' };
 
@@ -60,6 +60,12 @@ export function verdictsAgree(verdicts: Readonly<Record<string, 'allow' | 'deny'
   return true;
 }
 
+/** How the engines of a replay track connections. */
+export interface ReplayerOptions {
+  /** conntrack entries at most (EngineOptions.ctMax, `--ct-max`) */
+  readonly ctMax?: number;
+}
+
 /** The engines of one replay, loaded once from the plan, stateful. */
 export class Replayer {
   readonly engines: Engine[];
@@ -68,11 +74,14 @@ export class Replayer {
   private readonly map: Int32Array;
   /** the fixed-offset view of each compacted packet (two meta words), for the aws engine */
   private readonly views: Uint32Array;
+  /** the trace second of each compacted packet (META_SEC_LO), for conntrack aging */
+  private readonly times: Uint32Array;
 
-  constructor(plan: Plan, names: readonly EngineName[], batch: number) {
+  constructor(plan: Plan, names: readonly EngineName[], batch: number, opts: ReplayerOptions = {}) {
     this.engines = [];
     try {
-      for (const n of names) this.engines.push(createEngine(n, plan, { stateful: true }));
+      const engineOpts = { stateful: true, ...(opts.ctMax === undefined ? {} : { ctMax: opts.ctMax }) };
+      for (const n of names) this.engines.push(createEngine(n, plan, engineOpts));
     } catch (e) {
       // a kernel engine built before the failing one owns a testbed: release it
       this.close();
@@ -82,6 +91,7 @@ export class Replayer {
     this.outs = names.map(() => new Uint32Array(batch * OUT_WORDS));
     this.map = new Int32Array(batch);
     this.views = new Uint32Array(batch * 2);
+    this.times = new Uint32Array(batch);
   }
 
   /** Judges one reader batch; calls `sink.packet` for each packet in order. Returns disagreements. */
@@ -93,9 +103,10 @@ export class Replayer {
       this.ok.set(b.pkts.subarray(i * PKT_BYTES, (i + 1) * PKT_BYTES), n * PKT_BYTES);
       this.views[2 * n] = b.meta[i * META_WORDS + META_FIXED_PORTS]!;
       this.views[2 * n + 1] = b.meta[i * META_WORDS + META_FIXED_INFO]!;
+      this.times[n] = b.meta[i * META_WORDS + META_SEC_LO]!;
       this.map[i] = n++;
     }
-    this.classifyCompact(this.ok, n, this.views);
+    this.classifyCompact(this.ok, n, this.views, this.times);
     let disagree = 0;
     for (let i = 0; i < b.count; i++) {
       const j = this.map[i]!;
@@ -134,10 +145,12 @@ export class Replayer {
   /**
    * Classifies `count` (at most the batch size) already compacted pf_pkt records with every
    * engine, in order; returns the verdict arrays, one per engine in `engines` order, valid
-   * until the next call. `views` (two words per packet) is the capture's fixed-offset view.
+   * until the next call. `views` (two words per packet) is the capture's fixed-offset view;
+   * `times` each packet's trace second (META_SEC_LO), by which conntrack ages (absent: it
+   * does not).
    */
-  classifyCompact(pkts: Uint8Array, count: number, views?: Uint32Array): readonly Uint32Array[] {
-    for (let k = 0; k < this.engines.length; k++) this.engines[k]!.classify(pkts, count, this.outs[k]!, views);
+  classifyCompact(pkts: Uint8Array, count: number, views?: Uint32Array, times?: Uint32Array): readonly Uint32Array[] {
+    for (let k = 0; k < this.engines.length; k++) this.engines[k]!.classify(pkts, count, this.outs[k]!, views, times);
     return this.outs;
   }
 
@@ -161,10 +174,11 @@ export class Replayer {
 }
 
 /** Replays a capture file through the named engines; `readerOpts.keepGoing` counts a file error as a skip. */
-export function replayCapture(plan: Plan, file: string, names: readonly EngineName[], sink: ReplaySink, readerOpts: CaptureReaderOptions = {}): ReplayResult {
+export function replayCapture(plan: Plan, file: string, names: readonly EngineName[], sink: ReplaySink, readerOpts: CaptureReaderOptions = {},
+  replayerOpts: ReplayerOptions = {}): ReplayResult {
   const reader = openCapture(file, readerOpts);
   const batch = 4096;
-  const r = new Replayer(plan, names, batch);
+  const r = new Replayer(plan, names, batch, replayerOpts);
   let base = 0, disagreements = 0;
   try {
     for (const b of reader) {

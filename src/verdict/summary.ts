@@ -167,9 +167,19 @@ export function orderFlows(firstSeen: readonly FlowSummary[]): FlowSummary[] {
   return groups.flat();
 }
 
+/**
+ * The length of the longest text, at least `min`. A loop, not Math.max(...lengths): spread
+ * arguments overflow the stack at a few hundred thousand flows.
+ */
+export function widest(texts: readonly string[], min: number): number {
+  let w = min;
+  for (const t of texts) if (t.length > w) w = t.length;
+  return w;
+}
+
 export function renderSummary(s: ReplaySummary, engines: readonly string[]): string {
   const lines: string[] = [];
-  const w = Math.max(20, ...s.flows.map((f) => f.flow.length));
+  const w = widest(s.flows.map((f) => f.flow), 20);
   lines.push(`${'flow'.padEnd(w)}  ${'packets'.padStart(7)}  ${'bytes'.padStart(9)}  ${engines.map((e) => e.padEnd(12)).join('')}reason`);
   for (const f of s.flows) {
     const cells = engines.map((e) => `${f.verdicts[e]} ${f.allowed[e]}/${f.packets}`.padEnd(12)).join('');
