@@ -5,10 +5,12 @@
  */
 import { Command, CommanderError, Option } from 'commander';
 import { loadCluster } from './cluster/load.js';
-import { compile } from './compile/index.js';
+import { compile, parseMaxRules } from './compile/index.js';
+import { DEFAULT_MAX_RULES } from './compile/plan.js';
 import { renderIptables } from './compile/iptables.js';
 import { renderMaps } from './compile/mapsdump.js';
 import { parseEngineList } from './engines/index.js';
+import { CT_DEFAULT_MAX, parseCtMax } from './engines/conntrack.js';
 import { PfsimError } from './errors.js';
 import { readFlows } from './verdict/flows.js';
 import { judgePlan } from './verdict/judge.js';
@@ -62,11 +64,11 @@ function writeAll(fd: number, text: string): void {
  * One line per packet, streamed in batches so a large capture does not pile up in memory.
  * The pool's workers judge; the lines come back in trace order.
  */
-async function verdictCapture(plan: Plan, file: string, engines: readonly EngineName[], json: boolean, keepGoing: boolean, workers: number): Promise<void> {
+async function verdictCapture(plan: Plan, file: string, engines: readonly EngineName[], json: boolean, keepGoing: boolean, workers: number, ctMax?: number): Promise<void> {
   let buf: string[] = [];
   const flush = () => { if (buf.length) { writeAll(1, buf.join('')); buf = []; } };
   const progress = wantProgress({ json, streamsStdout: true });
-  const r = await replayPooled(plan, file, engines, { workers, keepGoing, summary: false, progress, sink: {
+  const r = await replayPooled(plan, file, engines, { workers, keepGoing, summary: false, progress, ...(ctMax !== undefined ? { ctMax } : {}), sink: {
     packet: (v) => {
       if (json) buf.push(JSON.stringify(v) + '\n');
       else if (v.verdict === 'skip') buf.push(`${String(v.index).padStart(7)}  skip   ${v.reason}\n`);
@@ -83,6 +85,14 @@ async function verdictCapture(plan: Plan, file: string, engines: readonly Engine
   }
 }
 
+const MAX_RULES_HELP = `chain rules plus map entries the compiled policies may make; beyond, stop with one line instead of using up memory (default ${DEFAULT_MAX_RULES})`;
+
+/** Loads and compiles the cluster under --max-rules, naming its manifests if it is too large. */
+function compileWithLimit(paths: readonly string[], maxRules: string | undefined): Plan {
+  const limit = maxRules === undefined ? DEFAULT_MAX_RULES : parseMaxRules(maxRules);
+  return compile(loadCluster([...paths]), { maxRules: limit, name: paths.join(', ') });
+}
+
 function program(): Command {
   const p = new Command('pfsim')
     .description('Kubernetes NetworkPolicy packet-filter simulator: iptables-style chains vs eBPF maps, verdict per packet')
@@ -94,7 +104,7 @@ function program(): Command {
     .description('write the built-in demo cluster and show which clients reach demo-app under each policy set')
     .option('--out <dir>', 'directory to write the demo manifests into', 'demo-cluster')
     .option('--traces <dir>', 'directory to write the demo captures into', 'traces')
-    .option('--engines <list>', 'engines to judge with: chain,maps,bpf,iptables,nft or all', 'all')
+    .option('--engines <list>', 'engines to judge with: chain,maps,aws,bpf,iptables,nft,tc or all', 'all')
     .action((o: { out: string; traces: string; engines: string }) => {
       const engines = parseEngineList(o.engines);
       writeDemo(o.out);
@@ -108,8 +118,9 @@ function program(): Command {
     .description('compile the cluster\'s policies and print the iptables ruleset or the eBPF map contents')
     .requiredOption('--cluster <path>', 'manifest file or directory (repeatable; merged)', collect, [])
     .addOption(new Option('--format <format>', 'output format').choices(['iptables', 'ip6tables', 'maps', 'plan']).default('iptables'))
-    .action((o: { cluster: string[]; format: string }) => {
-      const plan = compile(loadCluster(o.cluster));
+    .option('--max-rules <n>', MAX_RULES_HELP)
+    .action((o: { cluster: string[]; format: string; maxRules?: string }) => {
+      const plan = compileWithLimit(o.cluster, o.maxRules);
       switch (o.format) {
         case 'iptables': process.stdout.write(renderIptables(plan.chain.ipv4)); break;
         case 'ip6tables': process.stdout.write(renderIptables(plan.chain.ipv6)); break;
@@ -123,20 +134,23 @@ function program(): Command {
     .requiredOption('--cluster <path>', 'manifest file or directory (repeatable; merged)', collect, [])
     .option('--flows <file>', 'JSON lines: {"src","dst","proto","sport","dport"} per line')
     .option('--pcap <file>', 'a pcap or pcapng capture: one verdict per packet, conntrack carried')
-    .option('--engines <list>', 'engines: chain,maps,bpf,iptables,nft or all', 'all')
+    .option('--engines <list>', 'engines: chain,maps,aws,bpf,iptables,nft,tc or all', 'all')
     .option('--json', 'print one JSON object per flow or packet')
     .option('--stateful', 'flows only: carry conntrack state from line to line (lines are packets in order)')
     .option('--keep-going', 'pcap only: a damaged capture is read up to the damage, which counts as a file-error skip, instead of failing')
     .option('--workers <n>', `pcap only: judge in N worker threads, 1 on the main thread (default: one per core, ${defaultWorkers()} here)`)
-    .action(async (o: { cluster: string[]; flows?: string; pcap?: string; engines: string; json?: boolean; stateful?: boolean; keepGoing?: boolean; workers?: string }) => {
+    .option('--ct-max <n>', `pcap only: conntrack entries at most, as nf_conntrack_max (default ${CT_DEFAULT_MAX}); split among the workers, so --workers 1 for one table exactly as the kernel's`)
+    .action(async (o: { cluster: string[]; flows?: string; pcap?: string; engines: string; json?: boolean; stateful?: boolean; keepGoing?: boolean; workers?: string; ctMax?: string }) => {
       const engines = parseEngineList(o.engines);
       if ((o.flows === undefined) === (o.pcap === undefined)) throw new PfsimError('PFSIM_ERR_USAGE', 'verdict: give exactly one of --flows or --pcap');
       if (o.keepGoing && o.pcap === undefined) throw new PfsimError('PFSIM_ERR_USAGE', 'verdict: --keep-going applies to --pcap');
       if (o.workers !== undefined && o.pcap === undefined) throw new PfsimError('PFSIM_ERR_USAGE', 'verdict: --workers applies to --pcap');
+      if (o.ctMax !== undefined && o.pcap === undefined) throw new PfsimError('PFSIM_ERR_USAGE', 'verdict: --ct-max applies to --pcap');
+      const ctMax = o.ctMax === undefined ? undefined : parseCtMax(o.ctMax);
       if (o.pcap !== undefined) {
         const workers = o.workers === undefined ? defaultWorkers() : parseWorkers(o.workers);
         const plan = compile(loadCluster(o.cluster));
-        await verdictCapture(plan, o.pcap, engines, o.json === true, o.keepGoing === true, workers);
+        await verdictCapture(plan, o.pcap, engines, o.json === true, o.keepGoing === true, workers, ctMax);
         return;
       }
       const flows = readFlows(o.flows!);
@@ -161,19 +175,23 @@ function program(): Command {
     .description('replay a capture through the engines and summarise per connection (disagreements first)')
     .requiredOption('--cluster <path>', 'manifest file or directory (repeatable; merged)', collect, [])
     .requiredOption('--pcap <file>', 'a pcap or pcapng capture')
-    .option('--engines <list>', 'engines: chain,maps,bpf,iptables,nft or all', 'all')
+    .option('--engines <list>', 'engines: chain,maps,aws,bpf,iptables,nft,tc or all', 'all')
     .option('--json <file>', 'also write the summary as JSON to this file')
     .option('--keep-going', 'a damaged capture is read up to the damage, which counts as a file-error skip, instead of failing')
     .option('--workers <n>', `judge in N worker threads, 1 on the main thread (default: one per core, ${defaultWorkers()} here)`)
     .option('--max-flows <n>', `list the first N connections one by one and add up the packets of later ones, so memory stays bounded on any capture (default ${DEFAULT_MAX_FLOWS})`)
-    .action(async (o: { cluster: string[]; pcap: string; engines: string; json?: string; keepGoing?: boolean; workers?: string; maxFlows?: string }) => {
+    .option('--ct-max <n>', `conntrack entries at most, as nf_conntrack_max (default ${CT_DEFAULT_MAX}); split among the workers, so --workers 1 for one table exactly as the kernel's`)
+    .option('--max-rules <n>', MAX_RULES_HELP)
+    .action(async (o: { cluster: string[]; pcap: string; engines: string; json?: string; keepGoing?: boolean; workers?: string; maxFlows?: string; ctMax?: string; maxRules?: string }) => {
       const engines = parseEngineList(o.engines);
       const workers = o.workers === undefined ? defaultWorkers() : parseWorkers(o.workers);
       const maxFlows = o.maxFlows === undefined ? DEFAULT_MAX_FLOWS : parseMaxFlows(o.maxFlows);
-      const plan = compile(loadCluster(o.cluster));
+      const ctMax = o.ctMax === undefined ? undefined : parseCtMax(o.ctMax);
+      const plan = compileWithLimit(o.cluster, o.maxRules);
       // the workers count connections; the main thread only reads and merges
       const r = await replayPooled(plan, o.pcap, engines, {
         workers, keepGoing: o.keepGoing === true, progress: wantProgress({ json: o.json !== undefined, streamsStdout: false }), maxFlows,
+        ...(ctMax !== undefined ? { ctMax } : {}),
       });
       warnStopped(r.totals.stopped);
       const summary = r.summary!;

@@ -35,7 +35,7 @@
  */
 import type { Cluster, Direction } from '../cluster/model.js';
 import { type Cidr, type Family, cidrContainsAddr, cidrCovers, compareCidr, formatCidr, formatIp, hostCidr, maskOf, parseCidr } from '../net/ip.js';
-import { type Block, type Resolution, type ResolvedPod, type ResolvedRule, ANY_BLOCK } from '../policy/resolve.js';
+import { type Block, type PortMatch, type Resolution, type ResolvedPod, type ResolvedRule, ANY_BLOCK } from '../policy/resolve.js';
 import { PROTO_ANY } from './plan.js';
 
 /** L4 protocol value matching every protocol (ANY_IP_PROTOCOL in the agent) */
@@ -146,22 +146,31 @@ const FAMILY_ANY: Readonly<Record<Family, Cidr>> = {
   6: (parseCidr('::/0') as { ok: true; cidr: Cidr }).cidr,
 };
 
-/** One rule of a PolicyEndpoint as the agent receives it: a CIDR, its excepts, its ports. */
+/**
+ * Rules of a PolicyEndpoint as the agent receives them: a CIDR, its excepts, its ports. Rules
+ * that are the same but for their PlanRule (same peer set and ports: the same arrays from resolve())
+ * come as one, which changes nothing the agent computes from them (see buildMap), and keeps a
+ * cluster of N policies over the same N pods at N rules per pod and CIDR instead of N².
+ */
 interface FirewallRule {
   readonly cidr: Cidr;
   readonly except: readonly Cidr[];
   /** empty: no ports given (the catch-all L4 entry is added) */
   readonly l4: readonly AwsPortEntry[];
-  /** PlanRule id; -1 for the catch-all of an unisolated direction */
-  readonly rule: number;
+  /** PlanRule ids it stands for, highest first, at most MAX_ENTRY_RULES; none for the catch-all */
+  readonly rules: readonly number[];
+  /** where the last rule it stands for arrives: position of the rule, then within the rule */
+  readonly arrival: readonly [number, number];
 }
 
 /** A CIDR of the map being built (cidrsMap in the agent). */
 interface Work {
   readonly cidr: Cidr;
+  /** distinct, in the agent's order: the CIDR's own rules newest first, then what it inherited */
   l4: AwsPortEntry[];
   /** the excepts of each rule merged into this CIDR */
   ruleExcepts: (readonly Cidr[])[];
+  /** PlanRule ids in the same order, distinct, at most MAX_ENTRY_RULES */
   rules: number[];
   /** CIDRs whose ports flow into this one: itself and, transitively, what it inherited */
   sources: Set<Work>;
@@ -174,23 +183,35 @@ function l4Of(p: { proto: number; start: number; end: number }): AwsPortEntry {
   return { proto: p.proto, start: p.start, end: p.start === p.end ? 0 : p.end };
 }
 
-/** The PolicyEndpoint rules of one pod side in one family, in policy order. */
+/** The PolicyEndpoint rules of one pod side in one family, rules of equal peers and ports as one. */
 function firewallRules(rules: readonly ResolvedRule[], family: Family): FirewallRule[] {
+  const groups = new Map<readonly Block[], Map<readonly PortMatch[], { rule: ResolvedRule; position: number; ids: number[] }>>();
+  rules.forEach((r, position) => {
+    if (r.source.startsWith('node/')) return; // the agent adds its own node entry
+    let byPorts = groups.get(r.blocks);
+    if (!byPorts) { byPorts = new Map(); groups.set(r.blocks, byPorts); }
+    const g = byPorts.get(r.ports);
+    // the group arrives where its last rule does
+    if (g) { g.ids.push(r.id); g.position = position; g.rule = r; } else byPorts.set(r.ports, { rule: r, position, ids: [r.id] });
+  });
   const out: FirewallRule[] = [];
-  for (const r of rules) {
-    if (r.source.startsWith('node/')) continue; // the agent adds its own node entry
-    const any = r.ports.length === 1 && r.ports[0]!.proto === PROTO_ANY;
-    const general = any ? [] : r.ports.filter((p) => p.only === undefined).map(l4Of);
-    // a rule with only named ports that resolve per destination has no block-wide ports
-    const blockWide = any || general.length > 0;
-    for (const b of r.blocks) {
-      if (!blockWide) break;
-      const cidr = b === ANY_BLOCK ? FAMILY_ANY[family] : b.cidr;
-      if (cidr.family !== family) continue;
-      out.push({ cidr, except: exceptsOf(b, family), l4: general, rule: r.id });
-    }
-    for (const p of r.ports) {
-      if (p.only !== undefined && p.only.family === family) out.push({ cidr: p.only, except: [], l4: [l4Of(p)], rule: r.id });
+  for (const byPorts of groups.values()) {
+    for (const { rule: r, position, ids } of byPorts.values()) {
+      const newest = [...ids].sort((a, b) => b - a).slice(0, MAX_ENTRY_RULES);
+      const any = r.ports.length === 1 && r.ports[0]!.proto === PROTO_ANY;
+      const general = any ? [] : r.ports.filter((p) => p.only === undefined).map(l4Of);
+      // a rule with only named ports that resolve per destination has no block-wide ports
+      const blockWide = any || general.length > 0;
+      let within = 0;
+      for (const b of r.blocks) {
+        if (!blockWide) break;
+        const cidr = b === ANY_BLOCK ? FAMILY_ANY[family] : b.cidr;
+        if (cidr.family !== family) continue;
+        out.push({ cidr, except: exceptsOf(b, family), l4: general, rules: newest, arrival: [position, within++] });
+      }
+      for (const p of r.ports) {
+        if (p.only !== undefined && p.only.family === family) out.push({ cidr: p.only, except: [], l4: [l4Of(p)], rules: newest, arrival: [position, within++] });
+      }
     }
   }
   return out;
@@ -247,29 +268,41 @@ class Containment {
   }
 }
 
-/** The agent's map for one pod side in one family (ComputeMapEntriesFromEndpointRules). */
+/**
+ * The agent's map for one pod side in one family (ComputeMapEntriesFromEndpointRules).
+ * The agent takes rules shortest prefix first and puts a repeated CIDR's new rule in front of
+ * the old ones; here each CIDR's rules are gathered first and ordered newest first, which gives
+ * the same lists, and a CIDR inherits when it is first seen, as in the agent: every shorter
+ * CIDR is complete by then.
+ */
 function buildMap(rules: readonly FirewallRule[], nodeIp: bigint | undefined): AwsEntry[] {
-  const cidrs = new CidrMap<Work>();
+  const byCidr = new CidrMap<FirewallRule[]>();
   const excepts = new CidrMap<Cidr>();
-  const containment = new Containment();
-  const sorted = rules.map((r, i) => ({ r, i })).sort((a, b) => a.r.cidr.len - b.r.cidr.len || a.i - b.i).map((x) => x.r);
-  for (const r of sorted) {
+  for (const r of rules) {
     // excepts are collected before the node-IP skip, as the agent does
     for (const e of r.except) excepts.set(e, e);
     if (nodeIp !== undefined && r.cidr.addr === nodeIp) continue;
-    const own = r.l4.length > 0 ? [...r.l4] : [CATCH_ALL_L4];
-    const existing = cidrs.get(r.cidr);
-    if (existing) {
-      existing.l4 = [...own, ...existing.l4];
-      existing.ruleExcepts = [r.except, ...existing.ruleExcepts];
-      existing.rules = [r.rule, ...existing.rules];
-      continue;
-    }
-    const w: Work = { cidr: r.cidr, l4: own, ruleExcepts: [r.except], rules: [r.rule], sources: new Set(), notes: new Set() };
+    const same = byCidr.get(r.cidr);
+    if (same) same.push(r); else byCidr.set(r.cidr, [r]);
+  }
+  const cidrs = new CidrMap<Work>();
+  const containment = new Containment();
+  const newestFirst = (a: FirewallRule, b: FirewallRule) => b.arrival[0] - a.arrival[0] || b.arrival[1] - a.arrival[1];
+  const ordered = [...byCidr.values()].sort((a, b) => a[0]!.cidr.len - b[0]!.cidr.len);
+  for (const same of ordered) {
+    same.sort(newestFirst);
+    const w: Work = {
+      cidr: same[0]!.cidr,
+      l4: distinctL4(same.flatMap((r) => (r.l4.length > 0 ? r.l4 : [CATCH_ALL_L4]))),
+      ruleExcepts: same.map((r) => r.except),
+      // rule ids grow with arrival, so newest first is highest first
+      rules: firstRules(same.flatMap((r) => r.rules).sort((a, b) => b - a)),
+      sources: new Set(), notes: new Set(),
+    };
     w.sources.add(w);
     inherit(w, containment);
-    cidrs.set(r.cidr, w);
-    if (r.cidr.len < 128) containment.add(w);
+    cidrs.set(w.cidr, w);
+    if (w.cidr.len < 128) containment.add(w);
   }
   // later writes of a key replace earlier ones, as in the agent's firewallMap
   const entries = new CidrMap<{ cidr: Cidr; entry: AwsEntry }>();
@@ -283,6 +316,22 @@ function buildMap(rules: readonly FirewallRule[], nodeIp: bigint | undefined): A
     entries.set(e, { cidr: e, entry: { prefix: formatCidr(e), kind: 'except', slots: [DENY_ALL_L4], notes: ['except-no-inherit'], rules: [] } });
   }
   return [...entries.values()].sort((a, b) => compareCidr(a.cidr, b.cidr)).map((x) => x.entry);
+}
+
+/** L4 entries without repeats, first occurrence kept (mergeDuplicateL4Info keeps one of each). */
+function distinctL4(l4: readonly AwsPortEntry[]): AwsPortEntry[] {
+  const seen = new Set<string>();
+  return l4.filter((e) => {
+    const k = l4Key(e);
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  });
+}
+
+/** The first MAX_ENTRY_RULES distinct ids: all an entry shows, and all an inheriting CIDR needs. */
+function firstRules(ids: readonly number[]): number[] {
+  return [...new Set(ids)].slice(0, MAX_ENTRY_RULES);
 }
 
 /** Step 4: inherit the ports of every covering non-host CIDR whose excepts miss the network address. */
@@ -300,23 +349,18 @@ function inherit(w: Work, containment: Containment): void {
       if (s !== c && s.ruleExcepts.flat().some((e) => cidrContainsAddr(e, addr))) w.notes.add('except-inherited-through');
       w.sources.add(s);
     }
-    w.l4.push(...c.l4);
-    w.rules.push(...c.rules);
+    w.l4 = distinctL4([...w.l4, ...c.l4]);
+    w.rules = firstRules([...w.rules, ...c.rules]);
   }
 }
 
-/** Step 6: deduplicate, fill 24 slots, keep what was dropped. */
+/** Step 6: fill 24 slots (w.l4 is already deduplicated), keep what was dropped. */
 function valueOf(w: Work): AwsEntry {
-  const seen = new Set<string>();
-  const distinct: AwsPortEntry[] = [];
-  for (const e of w.l4) {
-    const k = l4Key(e);
-    if (!seen.has(k)) { seen.add(k); distinct.push(e); }
-  }
+  const distinct = w.l4;
   const notes = new Set(w.notes);
   const dropped = distinct.slice(AWS_SLOTS);
   if (dropped.length > 0) notes.add('port-slots-exceeded');
-  const rules = [...new Set(w.rules.filter((r) => r >= 0))].slice(0, MAX_ENTRY_RULES);
+  const rules = w.rules;
   return {
     prefix: formatCidr(w.cidr),
     kind: 'rule',
@@ -346,7 +390,7 @@ function podTries(rp: ResolvedPod, primary: Map<Family, bigint>): AwsTrie[] {
     for (const family of [4, 6] as const) {
       const rules = firewallRules(side.rules, family);
       // the controller's catch-all: a direction with no rules at all and no isolation
-      if (!side.isolated && side.rules.length === 0) rules.push({ cidr: FAMILY_ANY[family], except: [], l4: [], rule: -1 });
+      if (!side.isolated && side.rules.length === 0) rules.push({ cidr: FAMILY_ANY[family], except: [], l4: [], rules: [], arrival: [0, 0] });
       tries.push({ id: awsTrieId(rp.id, dir, family), pod: rp.id, dir, family, entries: buildMap(rules, primary.get(family)) });
     }
   }

@@ -8,13 +8,16 @@
  *   Endpoint chain: clear the pass mark; node allow; for each policy a jump to its policy chain
  *   followed by "RETURN if the pass mark is set"; last, DROP (default deny).
  *   Policy chain: per rule, peer and port matches that set the pass mark, then RETURN if set.
+ *   One policy chain serves every pod for which the policy resolves to the same peers and ports
+ *   (endpoint chains jump to it, they do not copy it), so N policies over N pods make N policy
+ *   chains, not N².
  *
  * Ingress rules match the remote as source (-s), egress rules as destination (-d).
  */
 import { type Cidr, formatCidr, formatIp, familyOf } from '../net/ip.js';
 import type { Direction } from '../cluster/model.js';
 import { type Block, type PodSide, type Resolution, type ResolvedRule, type ResolvedPod, ANY_BLOCK } from '../policy/resolve.js';
-import { type Chain, type ChainRule, type ChainTable, PROTO_ANY } from './plan.js';
+import { type Chain, type ChainRule, type ChainTable, PlanBudget, PROTO_ANY } from './plan.js';
 
 export const ENTRY_CHAIN = 'PFSIM-FORWARD';
 
@@ -38,20 +41,60 @@ class TableBuilder {
   readonly chains: Chain[] = [];
   private readonly byContent = new Map<string, string>();
   private counter = new Map<string, number>();
+  /** policy chain name (undefined: no lines in this family) by policy, direction and rule shapes */
+  private readonly policyChains = new Map<string, string | undefined>();
+  private readonly objectIds = new WeakMap<object, number>();
+  private nextObjectId = 0;
+  /** match text per Cidr object: peer sets share their addresses' Cidrs across policies */
+  private readonly matches = new WeakMap<Cidr, string | undefined>();
 
-  constructor(readonly family: Family) {}
+  constructor(readonly family: Family, private readonly budget: PlanBudget) {}
 
   /** Adds a chain unless one with the same rules exists; returns its name. */
   add(prefix: string, dir: Direction | undefined, rules: ChainRule[]): string {
     const key = `${prefix}|${dir ?? ''}|${JSON.stringify(rules)}`;
     const have = this.byContent.get(key);
     if (have) return have;
+    this.count(rules.length);
     const n = this.counter.get(prefix) ?? 0;
     this.counter.set(prefix, n + 1);
     const name = `${prefix}-${n}`;
     this.chains.push({ name, ...(dir ? { dir } : {}), rules });
     this.byContent.set(key, name);
     return name;
+  }
+
+  count(rules: number): void {
+    this.budget.take(rules, `IPv${this.family} chains`);
+  }
+
+  /**
+   * The policy chain for one policy's rules as resolved for one pod, built on first use and
+   * shared by every later pod whose rules resolve to the same peer sets and ports. Its MARK
+   * rules name the first pod's PlanRules (the same policy rules); undefined when the rules
+   * allow nothing in this family.
+   */
+  policyChain(group: readonly ResolvedRule[], dir: Direction): string | undefined {
+    // resolve() shares peer sets and port lists between rules: the same arrays, the same lines
+    const key = `${group[0]!.source}|${dir}|${group.map((r) => `${r.index}:${this.idOf(r.blocks)}:${this.idOf(r.ports)}`).join(',')}`;
+    if (this.policyChains.has(key)) return this.policyChains.get(key);
+    const lines = group.flatMap((r) => this.ruleLines(r));
+    const name = lines.length === 0 ? undefined : this.add(dir === 'ingress' ? 'PFSIM-PI' : 'PFSIM-PO', dir, lines);
+    this.policyChains.set(key, name);
+    return name;
+  }
+
+  private match(c: Cidr): string | undefined {
+    if (this.matches.has(c)) return this.matches.get(c);
+    const m = match(c, this.family);
+    this.matches.set(c, m);
+    return m;
+  }
+
+  private idOf(o: object): number {
+    let id = this.objectIds.get(o);
+    if (id === undefined) { id = this.nextObjectId++; this.objectIds.set(o, id); }
+    return id;
   }
 
   /** Lines that set the pass mark for one resolved rule (empty when it allows nothing here). */
@@ -72,7 +115,7 @@ class TableBuilder {
       (portsChain ??= this.add('PFSIM-PP', r.dir, general.map((p) => mark(portMatch(p)))));
     for (const b of r.blocks) {
       if (!inFamily(b, f) || general.length === 0) continue;
-      const m = match(b.cidr, f);
+      const m = this.match(b.cidr);
       const at: Partial<ChainRule> = m ? { [remote]: m } : {};
       const excepts = b.except.filter((e) => e.family === f).map((e) => match(e, f)!);
       if (excepts.length === 0) {
@@ -102,18 +145,22 @@ function endpointChain(t: TableBuilder, rp: ResolvedPod, dir: Direction, side: P
     const source = side.rules[i]!.source;
     const group: ResolvedRule[] = [];
     while (i < side.rules.length && side.rules[i]!.source === source) group.push(side.rules[i++]!);
-    const lines = group.flatMap((r) => t.ruleLines(r));
-    if (lines.length === 0) continue;
-    if (source.startsWith('node/')) { rules.push(...lines); continue; }
-    const name = t.add(dir === 'ingress' ? 'PFSIM-PI' : 'PFSIM-PO', dir, lines);
+    if (source.startsWith('node/')) { rules.push(...group.flatMap((r) => t.ruleLines(r))); continue; }
+    const name = t.policyChain(group, dir);
+    if (name === undefined) continue;
     rules.push({ target: { kind: 'JUMP', chain: name }, comment: `${source} ${dir}` }, RETURN_IF_MARKED);
   }
   rules.push({ target: { kind: 'DROP' }, comment: `default deny ${dir} ${rp.pod.namespace}/${rp.pod.name}` });
+  t.count(rules.length);
   return { name: `PFSIM-${dir === 'ingress' ? 'TW' : 'FW'}-${rp.id}`, dir, rules };
 }
 
-export function compileChainTable(res: Resolution, family: Family): ChainTable {
-  const t = new TableBuilder(family);
+/**
+ * The chain table of one address family. Throws PfsimError PFSIM_ERR_COMPILE (from `budget`)
+ * as soon as the rules made pass its limit.
+ */
+export function compileChainTable(res: Resolution, family: Family, budget: PlanBudget = new PlanBudget()): ChainTable {
+  const t = new TableBuilder(family, budget);
   const entry: ChainRule[] = [{ established: true, target: { kind: 'ACCEPT' }, comment: 'established' }];
   const endpoints: Chain[] = [];
   for (const dir of ['egress', 'ingress'] as const) {
@@ -130,5 +177,6 @@ export function compileChainTable(res: Resolution, family: Family): ChainTable {
     }
   }
   entry.push({ target: { kind: 'ACCEPT' }, comment: 'allowed' });
+  t.count(entry.length);
   return { family, entry: ENTRY_CHAIN, chains: [{ name: ENTRY_CHAIN, rules: entry }, ...endpoints, ...t.chains] };
 }

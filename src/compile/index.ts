@@ -1,13 +1,26 @@
 /** cluster → plan: the one entry point every engine and output format goes through. */
 import type { Cluster } from '../cluster/model.js';
+import { PfsimError } from '../errors.js';
 import { formatIp } from '../net/ip.js';
 import { resolve } from '../policy/resolve.js';
 import { compileChainTable } from './chain.js';
 import { compileMaps } from './maps.js';
 import { compileAws } from './aws.js';
-import { type Plan, type PlanPod, type PlanRule, PLAN_VERSION } from './plan.js';
+import { type Plan, type PlanPod, type PlanRule, DEFAULT_MAX_RULES, PLAN_VERSION, PlanBudget } from './plan.js';
 
-export function compile(cluster: Cluster): Plan {
+export interface CompileOptions {
+  /** chain rules plus map entries at most (default DEFAULT_MAX_RULES); --max-rules */
+  readonly maxRules?: number;
+  /** names the cluster in errors, e.g. its manifest paths */
+  readonly name?: string;
+}
+
+/**
+ * Compiles a cluster into its plan. Throws PfsimError PFSIM_ERR_COMPILE, naming the cluster,
+ * when the chains and maps would hold more than `maxRules` rules and entries.
+ */
+export function compile(cluster: Cluster, options: CompileOptions = {}): Plan {
+  const budget = new PlanBudget(options.maxRules ?? DEFAULT_MAX_RULES, options.name ?? 'cluster');
   const res = resolve(cluster);
   const pods: PlanPod[] = res.pods.map((rp) => ({
     id: rp.id,
@@ -23,8 +36,15 @@ export function compile(cluster: Cluster): Plan {
     version: PLAN_VERSION,
     pods,
     rules,
-    chain: { ipv4: compileChainTable(res, 4), ipv6: compileChainTable(res, 6) },
-    maps: compileMaps(res),
+    chain: { ipv4: compileChainTable(res, 4, budget), ipv6: compileChainTable(res, 6, budget) },
+    maps: compileMaps(res, budget),
     aws: compileAws(res, cluster),
   };
+}
+
+/** Parses --max-rules: a positive integer. Throws PfsimError PFSIM_ERR_USAGE otherwise. */
+export function parseMaxRules(text: string): number {
+  const n = /^\d+$/.test(text.trim()) ? Number(text.trim()) : Number.NaN;
+  if (!(n >= 1 && Number.isSafeInteger(n))) throw new PfsimError('PFSIM_ERR_USAGE', `--max-rules: "${text}" is not a positive integer`);
+  return n;
 }

@@ -12,11 +12,15 @@
  */
 import { type Cidr, compareCidr, cidrCovers, formatCidr, formatIp } from '../net/ip.js';
 import type { Direction } from '../cluster/model.js';
-import type { Block, PodSide, Resolution, ResolvedRule } from '../policy/resolve.js';
-import { type LpmEntry, type LpmTrie, type MapsPlan, type PodStateEntry, type PortEntry, PROTO_ANY } from './plan.js';
+import type { Block, PodSide, PortMatch, Resolution } from '../policy/resolve.js';
+import { type LpmEntry, type LpmTrie, type MapsPlan, type PlanBudget, type PodStateEntry, type PortEntry, PROTO_ANY } from './plan.js';
 
+/** What the rules of one group (same peer set, same ports) add at one prefix. */
 interface Contribution {
-  readonly rule: ResolvedRule;
+  /** index of the group in groupRules() order */
+  readonly group: number;
+  /** the group's rule ids, capped as an entry's provenance is (capRules) */
+  readonly rules: readonly number[];
   readonly block: Block | undefined;
   readonly ports: readonly PortEntry[];
 }
@@ -45,28 +49,53 @@ export function normalizePorts(entries: readonly PortEntry[]): PortEntry[] {
 
 const cidrKey = (c: Cidr): string => `${c.addr.toString(16)}/${c.len}`;
 
+/**
+ * The side's rules grouped by (peer set, ports): the rules of a group add the same ports at the
+ * same prefixes, so they contribute once, with all their ids. resolve() shares both lists
+ * between rules (by identity), and many policies over the same pods fall into a few groups: a
+ * side of N rules over N-address peer sets costs N + N per group instead of N².
+ */
+function groupRules(side: PodSide): { blocks: readonly Block[]; ports: readonly PortMatch[]; rules: number[] }[] {
+  const groups = new Map<readonly Block[], Map<readonly PortMatch[], number[]>>();
+  for (const r of side.rules) {
+    let byPorts = groups.get(r.blocks);
+    if (!byPorts) { byPorts = new Map(); groups.set(r.blocks, byPorts); }
+    const ids = byPorts.get(r.ports);
+    if (ids) ids.push(r.id); else byPorts.set(r.ports, [r.id]);
+  }
+  return [...groups].flatMap(([blocks, byPorts]) => [...byPorts].map(([ports, rules]) => ({ blocks, ports, rules: capRules(rules) })));
+}
+
 function compileSide(side: PodSide, values: ValueTable): LpmEntry[] {
   const nodes = new Map<string, Node>();
+  // peer sets share their Cidr objects, so most lookups hit here without a bigint-to-text key
+  const byObject = new Map<Cidr, Node>();
   const node = (c: Cidr): Node => {
+    let n = byObject.get(c);
+    if (n) return n;
     const k = cidrKey(c);
-    let n = nodes.get(k);
+    n = nodes.get(k);
     if (!n) { n = { cidr: c, adds: [], removes: new Set() }; nodes.set(k, n); }
+    byObject.set(c, n);
     return n;
   };
-  for (const rule of side.rules) {
-    const general = rule.ports.filter((p) => p.only === undefined).map(({ proto, start, end }) => ({ proto, start, end }));
-    for (const block of rule.blocks) {
-      if (general.length > 0) node(block.cidr).adds.push({ rule, block, ports: general });
+  groupRules(side).forEach(({ blocks, ports, rules }, group) => {
+    const general = ports.filter((p) => p.only === undefined).map(({ proto, start, end }) => ({ proto, start, end }));
+    for (const block of blocks) {
+      if (general.length > 0) node(block.cidr).adds.push({ group, rules, block, ports: general });
       for (const e of block.except) node(e).removes.add(block);
     }
-    for (const p of rule.ports) {
-      if (p.only) node(p.only).adds.push({ rule, block: undefined, ports: [{ proto: p.proto, start: p.start, end: p.end }] });
+    for (const p of ports) {
+      if (p.only) node(p.only).adds.push({ group, rules, block: undefined, ports: [{ proto: p.proto, start: p.start, end: p.end }] });
     }
-  }
+  });
   // preorder walk of the prefix tree: sorted by (address, length), ancestors on a stack. A
   // node's union is its parent's plus what it adds; only below an except hole (rare) is it
   // recomputed from the contributions along the path, minus the blocks removed on the path.
+  // Sibling prefixes under one parent, adding the same groups, share one union (`unions`).
   const sorted = [...nodes.values()].sort((a, b) => compareCidr(a.cidr, b.cidr));
+  const unions = new Map<string, { ports: PortEntry[]; rules: number[] }>();
+  let frames = 0;
   const stack: Frame[] = [];
   const entries: LpmEntry[] = [];
   for (const n of sorted) {
@@ -81,15 +110,27 @@ function compileSide(side: PodSide, values: ValueTable): LpmEntry[] {
       removed = new Set([...removed, ...n.removes]);
       const path = [...stack.map((f) => f.own), own].flat().filter((c) => !removed.has(c.block!));
       inherited = normalizePorts(path.flatMap((c) => c.ports));
-      rules = capRules(path.map((c) => c.rule.id));
+      rules = capRules(path.flatMap((c) => c.rules));
+    } else if (own.length === 0) {
+      inherited = parent?.ports ?? [];
+      rules = parent?.rules ?? [];
     } else {
-      inherited = own.length === 0 ? parent?.ports ?? [] : normalizePorts([...(parent?.ports ?? []), ...own.flatMap((c) => c.ports)]);
-      rules = own.length === 0 ? parent?.rules ?? [] : capRules([...(parent?.rules ?? []), ...own.map((c) => c.rule.id)]);
+      const key = `${parent?.id ?? -1}|${own.map((c) => c.group).join(',')}`;
+      let u = unions.get(key);
+      if (!u) {
+        u = {
+          ports: normalizePorts([...(parent?.ports ?? []), ...own.flatMap((c) => c.ports)]),
+          rules: capRules([...(parent?.rules ?? []), ...own.flatMap((c) => c.rules)]),
+        };
+        unions.set(key, u);
+      }
+      inherited = u.ports;
+      rules = u.rules;
     }
-    stack.push({ node: n, own, removed, ports: inherited, rules });
+    stack.push({ id: frames++, node: n, own, removed, ports: inherited, rules });
     // block-less contributions (per-destination named ports) hold at their own /32 or /128 only
     const ports = pointOnly.length === 0 ? inherited : normalizePorts([...inherited, ...pointOnly.flatMap((c) => c.ports)]);
-    const allRules = pointOnly.length === 0 ? rules : capRules([...rules, ...pointOnly.map((c) => c.rule.id)]);
+    const allRules = pointOnly.length === 0 ? rules : capRules([...rules, ...pointOnly.flatMap((c) => c.rules)]);
     if (ports.length === 0 && allRules.length === 0 && stack.length === 1) continue; // a hole under nothing: no key needed
     entries.push({ prefix: formatCidr(n.cidr), value: values.intern(ports), rules: allRules });
   }
@@ -97,6 +138,7 @@ function compileSide(side: PodSide, values: ValueTable): LpmEntry[] {
 }
 
 interface Frame {
+  readonly id: number;
   readonly node: Node;
   readonly own: readonly Contribution[];
   readonly removed: ReadonlySet<Block | undefined>;
@@ -120,15 +162,24 @@ function capRules(ids: number[]): number[] {
 class ValueTable {
   readonly list: PortEntry[][] = [];
   private readonly index = new Map<string, number>();
+  /** the same array (a shared union) is interned once */
+  private readonly byArray = new WeakMap<PortEntry[], number>();
   intern(ports: PortEntry[]): number {
+    let i = this.byArray.get(ports);
+    if (i !== undefined) return i;
     const k = ports.map((p) => `${p.proto}:${p.start}-${p.end}`).join(',');
-    let i = this.index.get(k);
+    i = this.index.get(k);
     if (i === undefined) { i = this.list.length; this.list.push(ports); this.index.set(k, i); }
+    this.byArray.set(ports, i);
     return i;
   }
 }
 
-export function compileMaps(res: Resolution): MapsPlan {
+/**
+ * The maps of every pod. Throws PfsimError PFSIM_ERR_COMPILE (from `budget`) as soon as the
+ * entries made pass its limit.
+ */
+export function compileMaps(res: Resolution, budget?: PlanBudget): MapsPlan {
   const values = new ValueTable();
   const tries: LpmTrie[] = [];
   const podState: { addr: bigint; e: PodStateEntry }[] = [];
@@ -138,7 +189,9 @@ export function compileMaps(res: Resolution): MapsPlan {
     }
     for (const [dir, side, code] of [['ingress', rp.ingress, 0], ['egress', rp.egress, 1]] as [Direction, PodSide, number][]) {
       if (!side.isolated) continue;
-      tries.push({ id: rp.id * 2 + code, pod: rp.id, dir, entries: compileSide(side, values) });
+      const entries = compileSide(side, values);
+      budget?.take(entries.length, 'LPM map entries');
+      tries.push({ id: rp.id * 2 + code, pod: rp.id, dir, entries });
     }
   }
   podState.sort((a, b) => (a.addr < b.addr ? -1 : a.addr > b.addr ? 1 : a.e.pod - b.e.pod));

@@ -6,6 +6,7 @@
  * cluster → compile (this folder) → plan → engines (src/engines) → verdicts → report
  */
 import type { Direction } from '../cluster/model.js';
+import { PfsimError } from '../errors.js';
 import type { AwsPlan } from './aws.js';
 
 export const PLAN_VERSION = 1;
@@ -102,7 +103,11 @@ export interface ChainRule {
   readonly marked?: true;
   readonly target: ChainTarget;
   readonly comment?: string;
-  /** PlanRule id this MARK rule stands for (absent for structural rules) */
+  /**
+   * PlanRule id this MARK rule stands for (absent for structural rules). A policy chain is
+   * shared by every pod it protects (as Calico shares it), so this is the rule of the first
+   * of those pods: the same policy, direction and index for all of them.
+   */
   readonly rule?: number;
 }
 
@@ -128,4 +133,28 @@ export interface Plan {
   readonly maps: MapsPlan;
   /** the VPC CNI agent's own map contents, for the aws engine (src/compile/aws.ts) */
   readonly aws?: AwsPlan;
+}
+
+/** Default limit on what one compile may produce: chain rules plus LPM map entries. */
+export const DEFAULT_MAX_RULES = 5_000_000;
+
+/**
+ * Counts the chain rules and map entries a compile produces, and stops it with one line as soon
+ * as they pass the limit, before a cluster whose policies multiply out (every pod selecting and
+ * allowing every other) uses up the machine's memory.
+ */
+export class PlanBudget {
+  private used = 0;
+
+  /** `what` names the cluster in the error, e.g. the manifest paths. */
+  constructor(readonly limit: number = DEFAULT_MAX_RULES, readonly what: string = 'cluster') {}
+
+  /** Counts `n` more rules or entries made while building `stage`; throws PFSIM_ERR_COMPILE past the limit. */
+  take(n: number, stage: string): void {
+    this.used += n;
+    if (this.used <= this.limit) return;
+    throw new PfsimError('PFSIM_ERR_COMPILE',
+      `${this.what}: the compiled policies exceed ${this.limit} chain rules and map entries (${this.used} when stopped, building the ${stage}); ` +
+      'raise --max-rules if this machine has the memory for it, or narrow the policies\' pod selectors');
+  }
 }

@@ -4,8 +4,8 @@
  * (chain and maps) start from this one resolution, so they cannot drift apart on the API rules.
  */
 import {
-  type Cluster, type Direction, type NetworkPolicy, type Pod, type PolicyPeer, type PolicyPort,
-  type Namespace, IPPROTO,
+  type Cluster, type Direction, type NetworkPolicy, type Pod, type PolicyPeer, type PolicyPort, type PolicyRule,
+  type Namespace, DIRECTIONS, IPPROTO,
 } from '../cluster/model.js';
 import { selectorMatches } from '../cluster/selector.js';
 import { type Cidr, hostCidr, parseCidr, cidrContainsAddr, cidrCovers } from '../net/ip.js';
@@ -33,7 +33,14 @@ export interface ResolvedRule {
   readonly dir: Direction;
   readonly index: number;
   readonly pod: number;
+  /**
+   * The peer set. Shared: the rules resolved from one policy rule for its selected pods hold
+   * the same array, and so do rules whose selector peers resolve to the same addresses, so the
+   * compilers build what depends only on it once (a shared policy chain, grouped trie
+   * contributions). They compare by identity only; equal content may still be two arrays.
+   */
   readonly blocks: readonly Block[];
+  /** Interned: equal port lists are the same array. */
   readonly ports: readonly PortMatch[];
 }
 
@@ -81,78 +88,47 @@ function inBlock(b: Block, addr: bigint): boolean {
   return cidrContainsAddr(b.cidr, addr) && !b.except.some((e) => cidrContainsAddr(e, addr));
 }
 
+/**
+ * Resolves every policy pod's sides: isolation and allow rules, node allow first, then the
+ * policies' rules in policy order (PlanRule ids follow this order). Work that does not depend on
+ * the protected pod is done once per policy rule or per distinct peer set (see PeerResolver).
+ */
 export function resolve(cluster: Cluster): Resolution {
-  const nsByName = new Map<string, Namespace>(cluster.namespaces.map((n) => [n.name, n]));
-  const nodeAddrs = new Map<string, readonly bigint[]>(cluster.nodes.map((n) => [n.name, n.addresses]));
   const pods = cluster.pods.filter(isPolicyPod);
-  const podIndex = new Map<Pod, number>(pods.map((p, i) => [p, i]));
-
-  /** Pods a selector peer matches, in pod order. */
-  const peerPods = (policy: NetworkPolicy, peer: PolicyPeer): Pod[] =>
-    pods.filter((p) => {
-      if (peer.namespaceSelector) {
-        const ns = nsByName.get(p.namespace);
-        if (!ns || !selectorMatches(peer.namespaceSelector, ns.labels)) return false;
-      } else if (p.namespace !== policy.namespace) {
-        return false;
-      }
-      return peer.podSelector ? selectorMatches(peer.podSelector, p.labels) : true;
-    });
-
+  const peers = new PeerResolver(cluster, pods);
   const rules: ResolvedRule[] = [];
-  const sides: { ingress: ResolvedRule[]; egress: ResolvedRule[]; iso: Set<Direction> }[] = pods.map(() => ({ ingress: [], egress: [], iso: new Set() }));
+  const sides = pods.map(() => ({ ingress: [] as ResolvedRule[], egress: [] as ResolvedRule[], iso: new Set<Direction>() }));
+  const push = (r: ResolvedRule): void => { rules.push(r); sides[r.pod]![r.dir].push(r); };
 
-  const selected = cluster.policies.map((pol) =>
-    pods.filter((p) => p.namespace === pol.namespace && selectorMatches(pol.podSelector, p.labels)));
+  // ids of the pods each policy selects, in pod order
+  const selected = cluster.policies.map((pol) => podIds(pods, (p) => p.namespace === pol.namespace && selectorMatches(pol.podSelector, p.labels)));
+  cluster.policies.forEach((pol, pi) => {
+    for (const id of selected[pi]!) for (const d of pol.policyTypes) sides[id]!.iso.add(d);
+  });
 
   // node allows come first in each isolated side, then policies in (namespace, name) order
+  const nodeAddrs = new Map<string, readonly bigint[]>(cluster.nodes.map((n) => [n.name, n.addresses]));
   pods.forEach((pod, id) => {
-    for (const [i, pol] of cluster.policies.entries()) {
-      if (!selected[i]!.includes(pod)) continue;
-      for (const d of pol.policyTypes) sides[id]!.iso.add(d);
-    }
     const addrs = pod.nodeName ? nodeAddrs.get(pod.nodeName) ?? [] : [];
     if (addrs.length === 0) return;
-    for (const dir of ['ingress', 'egress'] as const) {
+    for (const dir of DIRECTIONS) {
       if (!sides[id]!.iso.has(dir)) continue;
-      const r: ResolvedRule = {
+      push({
         id: rules.length, source: `node/${pod.nodeName}`, dir, index: -1, pod: id,
-        blocks: addrs.map((a) => ({ cidr: hostCidr(a), except: [] })), ports: ANY_PORTS,
-      };
-      rules.push(r);
-      sides[id]![dir].push(r);
+        blocks: peers.addressBlocks(addrs), ports: ANY_PORTS,
+      });
     }
   });
 
   cluster.policies.forEach((pol, pi) => {
+    const source = policyKey(pol);
     for (const dir of pol.policyTypes) {
-      const polRules = dir === 'ingress' ? pol.ingress : pol.egress;
-      polRules.forEach((rule, index) => {
-        // peer sets: selector peers become the matched pods' addresses, ipBlocks stay blocks;
-        // they do not depend on which selected pod the rule protects, so resolve them once
-        const blocks: Block[] = [];
-        if (rule.peers.length === 0) {
-          blocks.push(ANY_BLOCK);
-        } else {
-          for (const peer of rule.peers) {
-            if (peer.ipBlock) { blocks.push(blockOf(peer)); continue; }
-            for (const rp of peerPods(pol, peer)) {
-              for (const ip of rp.ips) blocks.push({ cidr: hostCidr(ip), except: [] });
-            }
-          }
-        }
-        const unique = dedupeBlocks(blocks);
-        const hasNamed = rule.ports.some((p) => typeof p.port === 'string');
-        let shared: readonly PortMatch[] | undefined;
-        for (const pod of selected[pi]!) {
-          const id = podIndex.get(pod)!;
-          let ports: readonly PortMatch[];
-          if (rule.ports.length === 0) ports = ANY_PORTS;
-          else if (!hasNamed || dir === 'egress') ports = shared ??= resolvePorts(rule.ports, dir, pod, unique, pods);
-          else ports = resolvePorts(rule.ports, dir, pod, unique, pods);
-          const r: ResolvedRule = { id: rules.length, source: policyKey(pol), dir, index, pod: id, blocks: unique, ports };
-          rules.push(r);
-          sides[id]![dir].push(r);
+      (dir === 'ingress' ? pol.ingress : pol.egress).forEach((rule, index) => {
+        // the peer set does not depend on which selected pod the rule protects: resolve it once
+        const blocks = peers.blocksOf(pol, rule);
+        const portsFor = peers.portsOf(rule, dir, blocks);
+        for (const id of selected[pi]!) {
+          push({ id: rules.length, source, dir, index, pod: id, blocks, ports: portsFor(pods[id]!) });
         }
       });
     }
@@ -160,12 +136,153 @@ export function resolve(cluster: Cluster): Resolution {
 
   return {
     rules,
-    pods: pods.map((pod, id) => ({
-      id, pod,
-      ingress: { isolated: sides[id]!.iso.has('ingress'), rules: sides[id]!.iso.has('ingress') ? sides[id]!.ingress : [] },
-      egress: { isolated: sides[id]!.iso.has('egress'), rules: sides[id]!.iso.has('egress') ? sides[id]!.egress : [] },
-    })),
+    pods: pods.map((pod, id) => {
+      const side = sides[id]!;
+      return {
+        id, pod,
+        ingress: { isolated: side.iso.has('ingress'), rules: side.iso.has('ingress') ? side.ingress : [] },
+        egress: { isolated: side.iso.has('egress'), rules: side.iso.has('egress') ? side.egress : [] },
+      };
+    }),
   };
+}
+
+function podIds(pods: readonly Pod[], match: (p: Pod) => boolean): number[] {
+  const ids: number[] = [];
+  pods.forEach((p, id) => { if (match(p)) ids.push(id); });
+  return ids;
+}
+
+/** Interns lists by content: equal lists (by `keyOf` of each item) come back as one array. */
+class ListInterner<T> {
+  private readonly byKey = new Map<string, readonly T[]>();
+  constructor(private readonly keyOf: (item: T) => string, seed: readonly (readonly T[])[] = []) {
+    for (const list of seed) this.intern(list);
+  }
+  intern(list: readonly T[]): readonly T[] {
+    const key = list.map(this.keyOf).join(',');
+    const have = this.byKey.get(key);
+    if (have) return have;
+    this.byKey.set(key, list);
+    return list;
+  }
+}
+
+const cidrKey = (c: Cidr): string => `${c.family}:${c.addr.toString(16)}/${c.len}`;
+const portKey = (p: PortMatch): string => `${p.proto}:${p.start}-${p.end}${p.only ? `@${cidrKey(p.only)}` : ''}`;
+
+/**
+ * Resolves peers and ports, sharing the work between rules. On a cluster of N pods and N
+ * policies that each select every pod and allow every pod, a peer set is N addresses and there
+ * are N² (rule, pod) pairs: resolving per pair would be N³. Here each distinct selector is
+ * matched once, each distinct peer set from selectors and each distinct port list is one
+ * interned array, and ports that do not depend on the protected pod are resolved once per rule
+ * (egress named ports, which scan every pod, once per peer set and port list).
+ */
+class PeerResolver {
+  private readonly nsByName: ReadonlyMap<string, Namespace>;
+  private readonly peerAddrs = new Map<string, readonly bigint[]>();
+  private readonly hostBlocks = new Map<bigint, Block>();
+  /** content keys of blocks, made once per Block (a pod address's block is one shared object) */
+  private readonly blockKeys = new WeakMap<Block, string>([[ANY_BLOCK, 'any']]);
+  private readonly blockLists = new ListInterner<Block>((b) => this.blockKey(b), [[ANY_BLOCK]]);
+  private readonly portLists = new ListInterner<PortMatch>(portKey, [ANY_PORTS]);
+  /** egress named ports, per peer set and per port list of the rule (as JSON) */
+  private readonly egressNamed = new Map<readonly Block[], Map<string, readonly PortMatch[]>>();
+
+  constructor(cluster: Cluster, private readonly pods: readonly Pod[]) {
+    this.nsByName = new Map(cluster.namespaces.map((n) => [n.name, n]));
+  }
+
+  /** The rule's peer set: selector peers become the matched pods' addresses, ipBlocks stay blocks. */
+  blocksOf(policy: NetworkPolicy, rule: PolicyRule): readonly Block[] {
+    if (rule.peers.length === 0) return this.blockLists.intern([ANY_BLOCK]);
+    const blocks: Block[] = [];
+    let selectors = false;
+    for (const peer of rule.peers) {
+      if (peer.ipBlock) { blocks.push(blockOf(peer)); continue; }
+      selectors = true;
+      for (const ip of this.addrsOf(policy, peer)) blocks.push(this.hostBlock(ip));
+    }
+    // a list of ipBlocks only is as long as the manifest wrote it: sharing it across policies
+    // saves little, and its key would cost a conversion of every address
+    return selectors ? this.blockLists.intern(dedupeBlocks(blocks)) : dedupeBlocks(blocks);
+  }
+
+  /** Single addresses (a node's) as an interned peer set. */
+  addressBlocks(addrs: readonly bigint[]): readonly Block[] {
+    return this.blockLists.intern(addrs.map((a) => this.hostBlock(a)));
+  }
+
+  /**
+   * The rule's ports as a function of the protected pod (see resolvePorts). Only ingress named
+   * ports depend on that pod; the others are resolved on first use and shared.
+   */
+  portsOf(rule: PolicyRule, dir: Direction, blocks: readonly Block[]): (pod: Pod) => readonly PortMatch[] {
+    if (rule.ports.length === 0) return () => ANY_PORTS;
+    const named = rule.ports.some((p) => typeof p.port === 'string');
+    if (named && dir === 'ingress') return (pod) => this.portLists.intern(resolvePorts(rule.ports, dir, pod, NO_PEERS, this.pods));
+    let shared: readonly PortMatch[] | undefined;
+    return (pod) => (shared ??= named ? this.egressNamedPorts(rule, blocks) : this.portLists.intern(resolvePorts(rule.ports, dir, pod, NO_PEERS, this.pods)));
+  }
+
+  /** Egress named ports scan every pod against the peer set: once per (peer set, port list). */
+  private egressNamedPorts(rule: PolicyRule, blocks: readonly Block[]): readonly PortMatch[] {
+    let bySpec = this.egressNamed.get(blocks);
+    if (!bySpec) { bySpec = new Map(); this.egressNamed.set(blocks, bySpec); }
+    const spec = JSON.stringify(rule.ports);
+    let ports = bySpec.get(spec);
+    if (!ports) {
+      // the protected pod does not matter for egress
+      ports = this.portLists.intern(resolvePorts(rule.ports, 'egress', undefined, membership(blocks), this.pods));
+      bySpec.set(spec, ports);
+    }
+    return ports;
+  }
+
+  private blockKey(b: Block): string {
+    let k = this.blockKeys.get(b);
+    if (k === undefined) { k = `${cidrKey(b.cidr)}-${b.except.map(cidrKey).join('-')}`; this.blockKeys.set(b, k); }
+    return k;
+  }
+
+  /** Addresses of the pods a selector peer matches, in pod order; memoised per distinct peer. */
+  private addrsOf(policy: NetworkPolicy, peer: PolicyPeer): readonly bigint[] {
+    const key = `${peer.namespaceSelector ? `ns=${JSON.stringify(peer.namespaceSelector)}` : `in=${policy.namespace}`}|${peer.podSelector ? JSON.stringify(peer.podSelector) : '*'}`;
+    let addrs = this.peerAddrs.get(key);
+    if (!addrs) {
+      addrs = this.pods.filter((p) => {
+        if (peer.namespaceSelector) {
+          const ns = this.nsByName.get(p.namespace);
+          if (!ns || !selectorMatches(peer.namespaceSelector, ns.labels)) return false;
+        } else if (p.namespace !== policy.namespace) {
+          return false;
+        }
+        return peer.podSelector ? selectorMatches(peer.podSelector, p.labels) : true;
+      }).flatMap((p) => p.ips);
+      this.peerAddrs.set(key, addrs);
+    }
+    return addrs;
+  }
+
+  private hostBlock(ip: bigint): Block {
+    let b = this.hostBlocks.get(ip);
+    if (!b) { b = { cidr: hostCidr(ip), except: [] }; this.hostBlocks.set(ip, b); }
+    return b;
+  }
+}
+
+const NO_PEERS = (): boolean => false;
+
+/** Whether an address is in a peer set: a hash lookup for single addresses, a scan for the rest. */
+function membership(blocks: readonly Block[]): (addr: bigint) => boolean {
+  const hosts = new Set<bigint>();
+  const wide: Block[] = [];
+  for (const b of blocks) {
+    if (b.cidr.len === 128 && b.except.length === 0) hosts.add(b.cidr.addr);
+    else wide.push(b);
+  }
+  return (addr) => hosts.has(addr) || wide.some((b) => inBlock(b, addr));
 }
 
 function dedupeBlocks(blocks: Block[]): Block[] {
@@ -181,10 +298,10 @@ function dedupeBlocks(blocks: Block[]): Block[] {
 /**
  * Resolves a rule's ports. Named ports resolve against the destination pod's container ports
  * (name and protocol must both match): for ingress that is the selected pod itself; for egress
- * it is every pod inside the rule's peer set, each giving an entry valid only towards its own
- * address. A name that resolves nowhere contributes nothing.
+ * it is every pod inside the rule's peer set (`inPeers`), each giving an entry valid only
+ * towards its own address. A name that resolves nowhere contributes nothing.
  */
-function resolvePorts(ports: readonly PolicyPort[], dir: Direction, pod: Pod, blocks: readonly Block[], pods: readonly Pod[]): PortMatch[] {
+function resolvePorts(ports: readonly PolicyPort[], dir: Direction, pod: Pod | undefined, inPeers: (addr: bigint) => boolean, pods: readonly Pod[]): PortMatch[] {
   const out: PortMatch[] = [];
   for (const p of ports) {
     const proto = IPPROTO[p.protocol];
@@ -194,14 +311,14 @@ function resolvePorts(ports: readonly PolicyPort[], dir: Direction, pod: Pod, bl
     const lookup = (target: Pod): number[] =>
       target.ports.filter((cp) => cp.name === name && cp.protocol === p.protocol).map((cp) => cp.containerPort);
     if (dir === 'ingress') {
-      for (const n of lookup(pod)) out.push({ proto, start: n, end: n });
+      if (pod) for (const n of lookup(pod)) out.push({ proto, start: n, end: n });
       continue;
     }
     for (const target of pods) {
       const numbers = lookup(target);
       if (numbers.length === 0) continue;
       for (const ip of target.ips) {
-        if (!blocks.some((b) => inBlock(b, ip))) continue;
+        if (!inPeers(ip)) continue;
         for (const n of numbers) out.push({ proto, start: n, end: n, only: hostCidr(ip) });
       }
     }
