@@ -3,8 +3,7 @@
  * clusters and flows, as kubectl prints them, judged statelessly by every engine this machine can
  * run (`--engines all`: chain, maps and the kernel engines) must all agree with each other and with
  * the independent reference evaluator. Few runs: each builds real netfilter testbeds and bpf maps.
- *
- * Importing the generator from policy-property.test.ts also registers that file's own tests here.
+ * The generator is shared with the host-only variant (test/helpers/policy-arbitraries.ts).
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -13,7 +12,7 @@ import { parseEngineList } from '../src/engines/index.js';
 import type { EngineName } from '../src/engines/engine.js';
 import { judgeFlows } from '../src/verdict/judge.js';
 import { gatedTitle, kernelTestGate, type KernelGate } from './helpers/netns.js';
-import { flowsOf, scenarioArb, serialise } from './policy-property.test.js';
+import { flowsOf, scenarioArb, serialise, showFlow } from './helpers/policy-arbitraries.js';
 import { referenceVerdict, refPacketOf } from './reference/evaluator.js';
 
 const kernel = kernelTestGate();
@@ -41,8 +40,7 @@ describe('random clusters: every available engine and the reference agree (kerne
         const g = got[i];
         const wrong = !g || g.index !== i || !g.agree || g.verdict !== want || engines.some((e) => g.engines[e] !== want);
         if (wrong) {
-          const show = `${f.proto} ${f.src}${f.sport !== undefined ? `:${f.sport}` : ''} -> ${f.dst}${f.dport !== undefined ? `:${f.dport}` : ''}`;
-          bad.push(`flow ${i} ${show}: reference ${want}, ${engines.map((e) => `${e} ${g?.engines[e]}`).join(', ')}`);
+          bad.push(`flow ${i} ${showFlow(f)}: reference ${want}, ${engines.map((e) => `${e} ${g?.engines[e]}`).join(', ')}`);
         }
       });
       flowsJudged += flows.length;
