@@ -10,10 +10,11 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { clientConnection, everyConnection } from './helpers/demo-connections.js';
 import { workloadCluster, workloadTrace } from '../bench/suite.js';
 import { loadCluster } from '../src/cluster/load.js';
 import { compile } from '../src/compile/index.js';
-import { DEMO_APP, DEMO_CLIENTS } from '../src/demo/cluster.js';
+import { DEMO_CLIENTS } from '../src/demo/cluster.js';
 import { writeDemo } from '../src/demo/run.js';
 import { loadResults } from '../src/report/load.js';
 import type { Results } from '../src/report/schema.js';
@@ -32,17 +33,6 @@ function bench(name: string, args: readonly string[], cwd = ROOT): { results: Re
   const dir = join(out, 'latest');
   return { results: loadResults(dir), html: readFileSync(join(dir, 'report.html'), 'utf8'), md: readFileSync(join(dir, 'report.md'), 'utf8'), stdout: r.stdout };
 }
-
-/** "client-one TCP v4" for a connection from a demo client to demo-app; undefined for any other */
-function clientConnection(flow: string): string | undefined {
-  const [proto, src, , dst] = flow.split(' ');
-  const host = (end: string) => end.replace(/^\[?(.*?)\]?:\d+$/, '$1');
-  const client = DEMO_CLIENTS.find((c) => host(src!) === c.v4 || host(src!) === c.v6);
-  const toApp = host(dst!) === DEMO_APP.v4 || host(dst!) === DEMO_APP.v6;
-  return client && toApp ? `${client.name} ${proto} ${host(src!) === client.v4 ? 'v4' : 'v6'}` : undefined;
-}
-const everyConnection = (clients: readonly string[]) =>
-  clients.flatMap((c) => [`${c} ICMP v4`, `${c} ICMPv6 v6`, `${c} TCP v4`, `${c} TCP v6`]).sort();
 
 describe('bench: the policy-change step', () => {
   let run: ReturnType<typeof bench>;

@@ -7,6 +7,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { clientConnection, everyConnection } from './helpers/demo-connections.js';
 import { writeDemoTraces } from '../src/capture/demo-traces.js';
 import { loadCluster } from '../src/cluster/load.js';
 import { DEMO_APP, DEMO_CLIENTS } from '../src/demo/cluster.js';
@@ -29,19 +30,6 @@ beforeAll(() => {
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const state = (...files: string[]): ClusterState => ({ paths: files, cluster: loadCluster(files) });
-
-/** "client-one TCP v4" for a connection between a demo client and demo-app; undefined for any other */
-function clientConnection(flow: string): string | undefined {
-  const [proto, src, , dst] = flow.split(' ');
-  const host = (end: string) => end.replace(/^\[?(.*?)\]?:\d+$/, '$1');
-  const client = DEMO_CLIENTS.find((c) => host(src!) === c.v4 || host(src!) === c.v6);
-  const toApp = host(dst!) === DEMO_APP.v4 || host(dst!) === DEMO_APP.v6;
-  return client && toApp ? `${client.name} ${proto} ${host(src!) === client.v4 ? 'v4' : 'v6'}` : undefined;
-}
-
-/** every connection each client opens to demo-app in the demo capture: curl and ping, both families */
-const everyConnection = (clients: readonly string[]) =>
-  clients.flatMap((c) => [`${c} ICMP v4`, `${c} ICMPv6 v6`, `${c} TCP v4`, `${c} TCP v6`]).sort();
 
 const changedConnections = (d: CaptureDiff, after: 'allow' | 'deny') =>
   d.changed.filter((c) => c.after === after).map((c) => clientConnection(c.flow) ?? `other: ${c.flow}`).sort();
