@@ -11,7 +11,7 @@ import { renderIptables } from './compile/iptables.js';
 import { renderMaps } from './compile/mapsdump.js';
 import { parseEngineList } from './engines/index.js';
 import { CT_DEFAULT_MAX, parseCtMax } from './engines/conntrack.js';
-import { PfsimError } from './errors.js';
+import { EXIT_BROKEN_PIPE, PfsimError } from './errors.js';
 import { readFlows } from './verdict/flows.js';
 import { judgePlan } from './verdict/judge.js';
 import { renderDemo, renderDemoTraces, runDemo, runDemoTraces, writeDemo } from './demo/run.js';
@@ -218,12 +218,6 @@ function program(): Command {
   registerDiffCommand(p);
   return p;
 }
-
-/**
- * Exit status when the reader of standard output went away (`pfsim … | head`): a Unix tool
- * would die of SIGPIPE there, which a shell reports as 128 + 13; pfsim stops as quietly.
- */
-export const EXIT_BROKEN_PIPE = 128 + 13;
 
 function brokenPipe(e: unknown): boolean {
   return (e as NodeJS.ErrnoException | undefined)?.code === 'EPIPE';

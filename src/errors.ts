@@ -30,3 +30,9 @@ export function wrapError(op: string, err: unknown): PfsimError {
   const msg = err instanceof Error ? err.message : String(err);
   return new PfsimError('PFSIM_ERR_NATIVE', `${op}: ${msg}`, { cause: err });
 }
+
+/**
+ * Exit status when the reader of standard output went away (`pfsim … | head`): a Unix tool
+ * would die of SIGPIPE there, which a shell reports as 128 + 13; pfsim stops as quietly.
+ */
+export const EXIT_BROKEN_PIPE = 128 + 13;

@@ -115,7 +115,7 @@ export class SlotJudge {
   }
 
   /** Judges the first `count` packets of `b`. */
-  judge(b: SlotBatch, count: number): BatchOutcome {
+  private judge(b: SlotBatch, count: number): BatchOutcome {
     const outs = this.replayer.classifyCompact(b.pkts, count, b.views, b.times);
     const first = this.replayer.engines[0]!;
     const engines = outs.length;

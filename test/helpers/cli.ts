@@ -11,8 +11,7 @@ export function pfsim(args: readonly string[], opts: { cwd?: string } = {}): { c
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
-/** 128 + SIGPIPE: how pfsim ends when its output's reader goes away (src/cli.ts EXIT_BROKEN_PIPE; importing cli.ts would run it). */
-export const EXIT_BROKEN_PIPE = 141;
+export { EXIT_BROKEN_PIPE } from '../../src/errors.js';
 
 /**
  * Runs the built CLI, closes its standard output after the first chunk it reads (as `| head`
