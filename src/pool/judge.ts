@@ -80,6 +80,15 @@ export class SlotJudge {
     const b = this.share;
     const n = this.gather(r, count, slot, slots);
     const outcome = this.judge(b, n);
+    this.scatter(r, n, slot);
+    const at = outcome.newFlows?.at;
+    if (at) remap(at, b.offsets);
+    return outcome;
+  }
+
+  /** Writes the verdicts, departures, reason ids and owner of the slot batch's `n` packets back into `r`. */
+  private scatter(r: RingBatch, n: number, slot: number): void {
+    const b = this.share;
     const e = this.engineNames.length;
     for (let j = 0; j < n; j++) {
       const i = b.offsets[j]!;
@@ -88,9 +97,6 @@ export class SlotJudge {
       r.reasons[i] = b.reasons[j]!;
       r.owner[i] = slot;
     }
-    const at = outcome.newFlows?.at;
-    if (at) for (let x = 0; x < at.length; x++) at[x] = b.offsets[at[x]!]!;
-    return outcome;
   }
 
   /** Copies the packets of `r` that are this slot's into the slot batch; returns how many. */
@@ -117,10 +123,21 @@ export class SlotJudge {
   /** Judges the first `count` packets of `b`. */
   private judge(b: SlotBatch, count: number): BatchOutcome {
     const outs = this.replayer.classifyCompact(b.pkts, count, b.views, b.times);
+    const newReasons: string[] = [];
+    const disagreements = this.account(b, count, outs, newReasons);
+    return this.mode.flows ? { disagreements, newReasons, newFlows: this.flows.newFlows() } : { disagreements, newReasons };
+  }
+
+  /**
+   * Per packet of `b`: agreement, verdict codes and departure into `b`, flow counters, reason
+   * id where it is read; returns the packets the engines disagreed on. (The loop has a function
+   * of its own with nothing after it: V8 compiles a long loop on stack replacement, and code
+   * after the loop that has not run yet then deoptimises it at every batch.)
+   */
+  private account(b: SlotBatch, count: number, outs: readonly Uint32Array[], newReasons: string[]): number {
     const first = this.replayer.engines[0]!;
     const engines = outs.length;
     const { flows, perPacket } = this.mode;
-    const newReasons: string[] = [];
     let disagreements = 0;
     for (let i = 0; i < count; i++) {
       const dep = this.departure(outs, i);
@@ -139,7 +156,7 @@ export class SlotJudge {
       // describing is the costly part: only where someone reads it
       if (perPacket || opened) b.reasons[i] = this.reasonId(first.describe(b.pkts, outs[0]!, i), newReasons);
     }
-    return { disagreements, newReasons, ...(flows ? { newFlows: this.flows.newFlows() } : {}) };
+    return disagreements;
   }
 
   /** Every flow's counters, by flow id (the order new flows were reported in). */
@@ -168,4 +185,9 @@ export class SlotJudge {
     }
     return id;
   }
+}
+
+/** Slot-batch positions in `at` become reader-batch positions (`offsets`). */
+function remap(at: Uint32Array, offsets: Uint32Array): void {
+  for (let x = 0; x < at.length; x++) at[x] = offsets[at[x]!]!;
 }
