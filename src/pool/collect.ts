@@ -110,33 +110,50 @@ export class FlowCollector {
       if (c.count !== this.perSlot[s]) throw new PfsimError('PFSIM_ERR_WORKER', `replay worker ${s + 1}: counted ${c.count} flows, reported ${this.perSlot[s]}`);
     });
     const departed = counters.map((c) => new Map(c.departures.map(([id, list]) => [id, Object.fromEntries(list)])));
+    const n = this.names.length;
+    // orderFlows' groups (disagreements, aws departures, denied, allowed), first-seen order in
+    // each: every flow's group first, so each object is written once, straight to its place
+    const group = new Uint8Array(n);
+    const starts = [0, 0, 0, 0];
+    const id = new Array<number>(this.slots).fill(0);
+    for (let i = 0; i < n; i++) {
+      const s = this.slotOf[i]!;
+      const f = id[s]!++;
+      const g = counters[s]!.disagreements[f]! > 0 ? 0 : departed[s]!.has(f) ? 1 : this.codeOf[i] !== 0 ? 2 : 3;
+      group[i] = g;
+      starts[g]!++;
+    }
+    for (let g = 3, end = n; g >= 0; g--) starts[g] = end -= starts[g]!;
+    // the first two groups are the flows that can depart
+    const departing = starts[2]!;
+    const flows = new Array<FlowSummary>(n);
+    this.fill(flows, group, starts, counters, departed);
+    const others = this.others(counters);
+    const departures = departureTotals(flows.slice(0, departing), others ? [others] : []);
+    return { flows, ...(others ? { others } : {}), ...(departures ? { departures } : {}) };
+  }
+
+  /** Makes every flow's FlowSummary at `starts[its group]++` of `flows` (`starts` moves on). */
+  private fill(flows: FlowSummary[], group: Uint8Array, starts: number[], counters: readonly FlowCounters[], departed: readonly Map<number, Record<string, number>>[]): void {
     const allowed = allowedMaker(this.engineNames);
     const e = this.engineNames.length;
-    // orderFlows' groups (disagreements, aws departures, denied, allowed), first-seen order in each
-    const groups: FlowSummary[][] = [[], [], [], []];
     const id = new Array<number>(this.slots).fill(0);
-    for (let i = 0; i < this.names.length; i++) {
+    for (let i = 0; i < flows.length; i++) {
       const s = this.slotOf[i]!;
       const c = counters[s]!;
       const n = id[s]!++;
       const departures = departed[s]!.get(n);
-      const code = this.codeOf[i]!;
       // the same fields in the same order as FlowTable's, so JSON output is byte-identical
-      const f: FlowSummary = departures
+      flows[starts[group[i]!]!++] = departures
         ? {
-          flow: this.names[i]!, packets: c.packets[n]!, bytes: c.bytes[n]!, verdicts: this.verdictsByCode[code]!,
+          flow: this.names[i]!, packets: c.packets[n]!, bytes: c.bytes[n]!, verdicts: this.verdictsByCode[this.codeOf[i]!]!,
           allowed: allowed(c.allowed, n * e), disagreements: c.disagreements[n]!, reason: this.reasons[i]!, departures,
         }
         : {
-          flow: this.names[i]!, packets: c.packets[n]!, bytes: c.bytes[n]!, verdicts: this.verdictsByCode[code]!,
+          flow: this.names[i]!, packets: c.packets[n]!, bytes: c.bytes[n]!, verdicts: this.verdictsByCode[this.codeOf[i]!]!,
           allowed: allowed(c.allowed, n * e), disagreements: c.disagreements[n]!, reason: this.reasons[i]!,
         };
-      groups[f.disagreements > 0 ? 0 : departures ? 1 : code !== 0 ? 2 : 3]!.push(f);
     }
-    const flows = groups.flat();
-    const others = this.others(counters);
-    const departures = departureTotals(groups[0]!, groups[1]!, others ? [others] : []);
-    return { flows, ...(others ? { others } : {}), ...(departures ? { departures } : {}) };
   }
 
   /** The slots' flows after the first maxFlows and their `others`, added up; undefined when none. */
