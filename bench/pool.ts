@@ -39,7 +39,8 @@ import { ChainEngine } from '../src/engines/chain.js';
 import type { EngineName } from '../src/engines/engine.js';
 import { parseEngineList } from '../src/engines/index.js';
 import { ReplayPool } from '../src/pool/pool.js';
-import type { PoolScaling, Spread } from '../src/report/schema.js';
+import type { SlotUsage } from '../src/pool/protocol.js';
+import type { PoolScaling, Spread, WorkerCpu } from '../src/report/schema.js';
 import { openCapture } from '../src/capture/reader.js';
 import { Replayer, replayCapture } from '../src/verdict/replay.js';
 import { FlowTable } from '../src/verdict/summary.js';
@@ -75,6 +76,8 @@ interface Contender {
   readonly label: string;
   readonly run: () => Promise<unknown>;
   readonly pps: number[];
+  /** per timed replay: what each worker spent (pool contenders) */
+  readonly usage: (readonly SlotUsage[])[];
 }
 
 /** Times `repeats` replays of `opts.pcap` per worker count; see the module comment. */
@@ -89,12 +92,14 @@ export async function benchPool(opts: PoolBenchOptions): Promise<PoolBench> {
     // warm-up: JIT in every worker, conntrack tables paged in
     let packets = 0;
     for (const p of pools) packets = (await p.replay(opts.pcap)).totals.packets;
-    const contenders: Contender[] = counts.map((w, i) => ({ label: `${w} worker${w === 1 ? ' ' : 's'}`, run: () => pools[i]!.replay(opts.pcap), pps: [] }));
-    const bare: Contender[] = opts.verdictsOnly === false ? [] : counts.map((w, i) => ({
-      label: `${w} worker${w === 1 ? ' ' : 's'}, verdicts only`, run: () => pools[i]!.replay(opts.pcap, { summary: false }), pps: [],
-    }));
+    const pooled = (label: string, pool: ReplayPool, summary: boolean): Contender => {
+      const usage: (readonly SlotUsage[])[] = [];
+      return { label, pps: [], usage, run: async () => usage.push((await pool.replay(opts.pcap, { summary, usage: true })).usage!) };
+    };
+    const contenders: Contender[] = counts.map((w, i) => pooled(`${w} worker${w === 1 ? ' ' : 's'}`, pools[i]!, true));
+    const bare: Contender[] = opts.verdictsOnly === false ? [] : counts.map((w, i) => pooled(`${w} worker${w === 1 ? ' ' : 's'}, verdicts only`, pools[i]!, false));
     contenders.push(...bare);
-    if (main) contenders.push({ label: 'main thread (--workers 1)', run: () => main.replay(opts.pcap), pps: [] });
+    if (main) contenders.push({ label: 'main thread (--workers 1)', run: () => main.replay(opts.pcap), pps: [], usage: [] });
     const gc = collector();
     const time = async (c: Contender, r: number) => {
       gc();
@@ -107,20 +112,49 @@ export async function benchPool(opts: PoolBenchOptions): Promise<PoolBench> {
     for (let r = 0; r < opts.repeats; r++) for (const c of contenders) await time(c, r);
     // the old path last, on its own: its million short-lived objects per replay would weigh
     // on the garbage collector of the main thread the pools share
-    const sequential: Contender = { label: 'single-thread Replayer', run: async () => sequentialReplay(opts.plan, opts.pcap, opts.engines), pps: [] };
+    const sequential: Contender = { label: 'single-thread Replayer', run: async () => sequentialReplay(opts.plan, opts.pcap, opts.engines), pps: [], usage: [] };
     if (main) for (let r = 0; r < Math.min(opts.repeats, 3); r++) await time(sequential, r);
     const byWorkers = counts.map((workers, i) => ({ workers, pps: spread(contenders[i]!.pps) }));
     const base = byWorkers[0]!.pps.median;
     const bareBy = bare.map((c, i) => ({ workers: counts[i]!, pps: spread(c.pps) }));
+    const cpu = workerCpu(counts, contenders.slice(0, counts.length));
+    const bareCpu = workerCpu(counts, bare);
     return {
       trace: basename(opts.pcap), packets, engines: [...opts.engines], byWorkers,
       speedup: byWorkers[byWorkers.length - 1]!.pps.median / base,
-      ...(bareBy.length > 0 ? { verdictsOnly: { byWorkers: bareBy, speedup: bareBy[bareBy.length - 1]!.pps.median / bareBy[0]!.pps.median } } : {}),
+      ...(cpu ? { workerCpu: cpu } : {}),
+      ...(bareBy.length > 0 ? {
+        verdictsOnly: { byWorkers: bareBy, speedup: bareBy[bareBy.length - 1]!.pps.median / bareBy[0]!.pps.median, ...(bareCpu ? { workerCpu: bareCpu } : {}) },
+      } : {}),
       ...(main ? { mainThreadPps: spread(contenders[contenders.length - 1]!.pps), sequentialPps: spread(sequential.pps) } : {}),
     };
   } finally {
     for (const p of pools) await p.close();
   }
+}
+
+/**
+ * The worker threads' CPU time per packet for each worker count (medians over the repeats):
+ * all workers' CPU time over the packets judged, which against one worker's is the cost of
+ * splitting the connections; and the slower worker's CPU time per packet over the faster's,
+ * which is 1 when the cores run alike and shows a host that slowed one of them. Undefined
+ * where the platform gives no thread CPU time.
+ */
+function workerCpu(counts: readonly number[], contenders: readonly Contender[]): WorkerCpu[] | undefined {
+  if (contenders.length === 0) return undefined;
+  const out: WorkerCpu[] = [];
+  for (let i = 0; i < counts.length; i++) {
+    const runs = contenders[i]!.usage;
+    if (runs.length === 0 || runs.some((u) => u.some((w) => w.cpuMs === undefined || w.judged === 0))) return undefined;
+    const perPacket = runs.map((u) => u.map((w) => (w.cpuMs! * 1e6) / w.judged));
+    const all = runs.map((u) => (u.reduce((a, w) => a + w.cpuMs!, 0) * 1e6) / u.reduce((a, w) => a + w.judged, 0));
+    out.push({ workers: counts[i]!, nsPerPacket: median(all), slowestOverFastest: median(perPacket.map((p) => Math.max(...p) / Math.min(...p))) });
+  }
+  return out;
+}
+
+function median(xs: readonly number[]): number {
+  return spread([...xs]).median;
 }
 
 /** A full garbage collection, callable without starting node with --expose-gc. */
@@ -151,6 +185,7 @@ export function chainWalk(plan: Plan, pcap: string): { perPacket: number; packet
   }
 }
 
+const cpuText = (c: readonly WorkerCpu[]) => c.map((x) => `${x.workers} worker${x.workers > 1 ? 's' : ''} ${x.nsPerPacket.toFixed(0)} ns${x.workers > 1 ? ` (slowest/fastest ${x.slowestOverFastest.toFixed(2)})` : ''}`).join(', ');
 const fmtPps = (pps: number) => (pps >= 1e6 ? `${(pps / 1e6).toFixed(2)} Mpps` : `${(pps / 1e3).toFixed(1)} kpps`);
 
 // --- the standalone run ----------------------------------------------------------------------
@@ -228,7 +263,9 @@ async function main(): Promise<number> {
   const most = r.byWorkers[r.byWorkers.length - 1]!;
   log(`pool   ${r.packets} packets through ${r.engines.join('+')}: ${r.byWorkers.map((x) => `${x.workers} worker thread${x.workers > 1 ? 's' : ''} ${range(x.pps)}`).join(', ')}`);
   log(`pool   speed-up ${r.speedup.toFixed(2)}× (${most.workers} worker threads over ${r.byWorkers[0]!.workers}), per-connection summary included`);
+  if (r.workerCpu) log(`pool   worker CPU per packet: ${cpuText(r.workerCpu)}`);
   if (r.verdictsOnly) log(`pool   verdicts only: ${r.verdictsOnly.byWorkers.map((x) => `${x.workers} worker thread${x.workers > 1 ? 's' : ''} ${range(x.pps)}`).join(', ')}; speed-up ${r.verdictsOnly.speedup.toFixed(2)}×`);
+  if (r.verdictsOnly?.workerCpu) log(`pool   verdicts only, worker CPU per packet: ${cpuText(r.verdictsOnly.workerCpu)}`);
   if (mainThreadPps) log(`pool   main thread (--workers 1) ${range(mainThreadPps)}: ${most.workers} worker threads ${(most.pps.median / mainThreadPps.median).toFixed(2)}× that`);
   if (sequentialPps) log(`pool   single-thread Replayer (before the pool) ${range(sequentialPps)}: ${most.workers} worker threads ${(most.pps.median / sequentialPps.median).toFixed(2)}× that`);
   if (a.json) process.stdout.write(JSON.stringify(scaling) + '\n');

@@ -245,6 +245,29 @@ describe('workers', () => {
     expect(pool.threads).toEqual([]);
   });
 
+  it('usage: each worker tells the packets it judged and its own thread CPU time, from the start of the replay', async () => {
+    const pool = await ReplayPool.open(plan, ENGINES, { workers: 2, batchSize: BATCH });
+    const here = await ReplayPool.open(plan, ENGINES, { workers: 1, inThread: true, batchSize: BATCH });
+    try {
+      const r = await pool.replay(trace, { summary: false, usage: true });
+      const u = r.usage!;
+      expect(u).toHaveLength(2);
+      expect(u[0]!.judged + u[1]!.judged).toBe(r.judged);
+      // the connections are spread over both workers
+      for (const w of u) expect(w.judged).toBeGreaterThan(r.judged / 10);
+      // Linux: /proc/thread-self/schedstat of the worker thread, since 'start' (a second replay does not add up)
+      for (const w of u) expect(w.cpuMs).toBeGreaterThan(0);
+      const again = (await pool.replay(trace, { summary: false, usage: true })).usage!;
+      expect(again.map((w) => w.judged)).toEqual(u.map((w) => w.judged));
+      // without asking, nothing is asked
+      expect((await pool.replay(trace, { summary: false })).usage).toBeUndefined();
+      // the main-thread slot counts its packets; its CPU time is the reader's too, so none is given
+      expect((await here.replay(trace, { summary: false, usage: true })).usage).toEqual([{ judged: r.judged }]);
+    } finally {
+      await Promise.all([pool.close(), here.close()]);
+    }
+  });
+
   it('reader batches are shared memory: a worker judges one in place, as the main-thread slot does', async () => {
     const count = 200;
     const fill = (ring: SharedRing) => {

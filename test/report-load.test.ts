@@ -81,6 +81,14 @@ describe('validation errors name the file and the field path', () => {
     expect(invalid((r) => { r.pool.rulesWalkedPerPacket = 'many'; }).message).toBe('r.json: pool.rulesWalkedPerPacket: expected a number, got "many"');
   });
 
+  it("the workers' CPU figures: where present, every field, and none negative", () => {
+    const cpu = () => [{ workers: 1, nsPerPacket: 990, slowestOverFastest: 1 }, { workers: 2, nsPerPacket: 1040, slowestOverFastest: 1.03 }];
+    expect(invalid((r) => { r.pool.workerCpu = cpu(); r.pool.workerCpu[1].slowestOverFastest = -2; }).message)
+      .toBe('r.json: pool.workerCpu[1].slowestOverFastest: expected a number ≥ 0, got -2');
+    expect(invalid((r) => { r.pool.verdictsOnly = { byWorkers: structuredClone(r.pool.byWorkers), speedup: 1.8, workerCpu: cpu() }; delete r.pool.verdictsOnly.workerCpu[0].nsPerPacket; }).message)
+      .toBe('r.json: pool.verdictsOnly.workerCpu[0].nsPerPacket: expected a number, got nothing');
+  });
+
   it('a negative count and a fractional count', () => {
     expect(invalid((r) => { r.scales[2].chainRules = -1; }).message).toBe('r.json: scales[2].chainRules: expected a number ≥ 0, got -1');
     expect(invalid((r) => { r.trials[0].packets = 1.5; }).message).toBe('r.json: trials[0].packets: expected a whole number, got 1.5');

@@ -50,6 +50,8 @@ export class SlotJudge {
   private mode: JudgeMode = { flows: true, perPacket: false };
   /** index of the aws engine, -1 without: its departures are explained differences, not disagreements */
   private readonly aws: number;
+  /** packets this slot judged since start() */
+  private judgedSinceStart = 0;
   /** this slot's packets of the reader batch being judged */
   private readonly share: SlotBatch;
 
@@ -68,6 +70,12 @@ export class SlotJudge {
     this.flows.clear(mode.maxFlows);
     this.reasonIds.clear();
     this.mode = mode;
+    this.judgedSinceStart = 0;
+  }
+
+  /** Packets this slot has judged since start(). */
+  get judged(): number {
+    return this.judgedSinceStart;
   }
 
   /**
@@ -79,6 +87,7 @@ export class SlotJudge {
     if (count > this.share.capacity) throw new RangeError(`reader batch of ${count} packets, slot batch of ${this.share.capacity}`);
     const b = this.share;
     const n = this.gather(r, count, slot, slots);
+    this.judgedSinceStart += n;
     const outcome = this.judge(b, n);
     this.scatter(r, n, slot);
     const at = outcome.newFlows?.at;

@@ -35,7 +35,7 @@ import { protoName, type PacketVerdict, type ReplayResult, type ReplaySink, verd
 import { DEFAULT_MAX_FLOWS, type ReplaySummary } from '../verdict/summary.js';
 import { FlowCollector } from './collect.js';
 import type { BatchOutcome } from './judge.js';
-import type { WorkerInfo } from './protocol.js';
+import type { SlotUsage, WorkerInfo } from './protocol.js';
 import { type RingBatch, SharedRing } from './ring.js';
 import { LocalSlot, type Slot, ThreadSlot } from './slot.js';
 
@@ -89,11 +89,15 @@ export interface PoolReplayOptions {
   readonly keepGoing?: boolean;
   /** connections listed one by one in the summary, the first ones; default DEFAULT_MAX_FLOWS */
   readonly maxFlows?: number;
+  /** also ask every slot what it spent (PoolReplayResult.usage), after the last batch */
+  readonly usage?: boolean;
 }
 
 export interface PoolReplayResult extends ReplayResult {
   /** present unless `summary: false` */
   readonly summary?: ReplaySummary;
+  /** with `usage: true`: per slot, its CPU time (worker threads, on Linux) and packets judged */
+  readonly usage?: readonly SlotUsage[];
 }
 
 /** One reader batch on its way through the slots. */
@@ -208,7 +212,8 @@ export class ReplayPool {
       };
       await Promise.all(this.slots.map((s) => s.start({ flows: summary, perPacket: opts.sink?.packet !== undefined, maxFlows })));
       const totals = await this.stream(file, run, opts);
-      const result = { totals, judged: totals.ok, disagreements: run.disagreements };
+      const usage = opts.usage ? { usage: await Promise.all(this.slots.map((s) => s.usage())) } : {};
+      const result = { totals, judged: totals.ok, disagreements: run.disagreements, ...usage };
       if (!summary) return result;
       return { ...result, summary: await this.summarise(totals, run, run.flows!) };
     } catch (e) {

@@ -38,6 +38,8 @@ export type WorkerTask =
   | { readonly op: 'judge'; readonly batch: number; readonly count: number; readonly seq: number }
   /** this slot's flow counters, by flow id */
   | { readonly op: 'flows' }
+  /** the thread's CPU time and packets judged since 'start' */
+  | { readonly op: 'usage' }
   /** which thread this is, and a call into the native addon from it */
   | { readonly op: 'info' }
   /** close the engines (kernel engines remove their testbeds) */
@@ -48,6 +50,14 @@ export interface WorkerInfo {
   readonly threadId: number;
   /** the conntrack capacity a Classifier made in this worker reports: proves the addon runs there */
   readonly nativeCtCapacity: number;
+}
+
+/** What one worker spent on a replay. */
+export interface SlotUsage {
+  /** the worker thread's CPU time since 'start', ms; absent where the platform does not tell */
+  readonly cpuMs?: number;
+  /** packets it judged */
+  readonly judged: number;
 }
 
 export interface WorkerFailure {

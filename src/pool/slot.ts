@@ -33,7 +33,7 @@ import { packageRoot } from '../engines/native.js';
 import { PfsimError } from '../errors.js';
 import type { FlowCounters } from './flows.js';
 import { type BatchOutcome, type JudgeMode, SlotJudge } from './judge.js';
-import type { WorkerInfo, WorkerInit, WorkerReply, WorkerTask } from './protocol.js';
+import type { SlotUsage, WorkerInfo, WorkerInit, WorkerReply, WorkerTask } from './protocol.js';
 import { SharedRing } from './ring.js';
 import type { ReplayerOptions } from '../verdict/replay.js';
 
@@ -51,6 +51,8 @@ export interface Slot {
   judge(batch: number, count: number): Promise<BatchOutcome>;
   /** Every flow's counters, by flow id. */
   flows(): Promise<FlowCounters>;
+  /** What the slot spent since start: a worker's CPU time (undefined on the main thread) and packets judged. */
+  usage(): Promise<SlotUsage>;
   info(): Promise<WorkerInfo>;
   /** Closes the engines and ends the thread, if any. */
   close(): Promise<void>;
@@ -120,6 +122,10 @@ export class ThreadSlot implements Slot {
     return this.call<FlowCounters>({ op: 'flows' });
   }
 
+  usage(): Promise<SlotUsage> {
+    return this.call<SlotUsage>({ op: 'usage' });
+  }
+
   info(): Promise<WorkerInfo> {
     return this.call<WorkerInfo>({ op: 'info' });
   }
@@ -181,6 +187,11 @@ export class LocalSlot implements Slot {
 
   async flows(): Promise<FlowCounters> {
     return this.loaded().flowCounters();
+  }
+
+  async usage(): Promise<SlotUsage> {
+    // the main thread also reads the capture: its CPU time is not the slot's
+    return { judged: this.loaded().judged };
   }
 
   async info(): Promise<WorkerInfo> {

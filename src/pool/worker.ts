@@ -14,13 +14,16 @@ import { loadNative } from '../engines/native.js';
 import { counterBuffers, type FlowCounters } from './flows.js';
 import { type BatchOutcome, SlotJudge } from './judge.js';
 import { SharedRing } from './ring.js';
-import type { WorkerFailure, WorkerInfo, WorkerInit, WorkerReply, WorkerTask } from './protocol.js';
+import { threadCpuMs } from './thread-cpu.js';
+import type { SlotUsage, WorkerFailure, WorkerInfo, WorkerInit, WorkerReply, WorkerTask } from './protocol.js';
 
 const init = workerData as WorkerInit;
 const ring = SharedRing.over(init.ring);
 let judge: SlotJudge | undefined;
 /** the sequence number the next judge task must carry */
 let nextSeq = 0;
+/** this thread's CPU time at 'start' (undefined: the platform does not tell) */
+let cpuAtStart: number | undefined;
 
 function loaded(): SlotJudge {
   // piscina replaces a thread that died with a fresh one: it must not judge without the
@@ -57,6 +60,12 @@ function info(): WorkerInfo {
   }
 }
 
+function usage(): SlotUsage {
+  const now = threadCpuMs();
+  const judged = loaded().judged;
+  return now !== undefined && cpuAtStart !== undefined ? { cpuMs: now - cpuAtStart, judged } : { judged };
+}
+
 function close(): void {
   const j = judge;
   judge = undefined;
@@ -72,6 +81,7 @@ export default function handle(task: WorkerTask): unknown {
       case 'start':
         loaded().start(task.mode);
         nextSeq = 0;
+        cpuAtStart = threadCpuMs();
         return { ok: true, value: null };
       case 'judge':
         // batches judged out of order would corrupt conntrack: refuse, never judge
@@ -80,6 +90,8 @@ export default function handle(task: WorkerTask): unknown {
         return judgeBatch(task.batch, task.count);
       case 'flows':
         return flowsReply();
+      case 'usage':
+        return { ok: true, value: usage() };
       case 'info':
         return { ok: true, value: info() };
       case 'close':

@@ -117,9 +117,10 @@ const scalePoint = object(
 );
 
 const byWorkers = array(object({ workers: count, pps: spread }));
+const workerCpu = array(object({ workers: count, nsPerPacket: nonNegative, slowestOverFastest: nonNegative }));
 const pool = object(
   { trace: string, packets: count, engines: array(string), byWorkers, speedup: nonNegative },
-  { verdictsOnly: object({ byWorkers, speedup: nonNegative }), rulesWalkedPerPacket: nonNegative },
+  { verdictsOnly: object({ byWorkers, speedup: nonNegative }, { workerCpu }), rulesWalkedPerPacket: nonNegative, workerCpu },
 );
 
 const capture = object({ trace: string, packets: count, libpcapPps: spread, readPps: spread, verdictPps: spread });

@@ -119,6 +119,15 @@ export interface DeniedFlow {
 }
 
 /** Replay through the worker pool: packets/s by worker count over the same trace. */
+/** The worker threads' CPU time per packet at one worker count (medians over the repeats). */
+export interface WorkerCpu {
+  readonly workers: number;
+  /** all workers' CPU time over the packets they judged: against one worker's, the cost of splitting */
+  readonly nsPerPacket: number;
+  /** the slower worker's CPU time per packet over the faster's: 1 when the cores run alike */
+  readonly slowestOverFastest: number;
+}
+
 export interface PoolScaling {
   readonly trace: string;
   readonly packets: number;
@@ -126,8 +135,14 @@ export interface PoolScaling {
   readonly byWorkers: readonly { readonly workers: number; readonly pps: Spread }[];
   /** pps with the most workers over pps with one */
   readonly speedup: number;
+  /** worker threads' CPU time per packet by worker count (Linux) */
+  readonly workerCpu?: readonly WorkerCpu[];
   /** the same without the per-connection summary (its flow objects are made on the main thread) */
-  readonly verdictsOnly?: { readonly byWorkers: readonly { readonly workers: number; readonly pps: Spread }[]; readonly speedup: number };
+  readonly verdictsOnly?: {
+    readonly byWorkers: readonly { readonly workers: number; readonly pps: Spread }[];
+    readonly speedup: number;
+    readonly workerCpu?: readonly WorkerCpu[];
+  };
   /** chain rules walked per packet on average over the trace: how heavy each packet is */
   readonly rulesWalkedPerPacket?: number;
 }

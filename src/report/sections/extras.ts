@@ -2,7 +2,7 @@
 import { barChart, type BarSeries } from '../charts.js';
 import type { Block, Cell, Section } from '../document.js';
 import * as f from '../format.js';
-import type { Spread } from '../schema.js';
+import type { Spread, WorkerCpu } from '../schema.js';
 import { runColor, runHead, runNumeric, withRun, type Run } from './common.js';
 
 export function poolSection(runs: readonly Run[]): Section | undefined {
@@ -22,7 +22,8 @@ export function poolSection(runs: readonly Run[]): Section | undefined {
     const most = f.int(Math.max(...p.byWorkers.map((w) => w.workers)));
     const walk = p.rulesWalkedPerPacket !== undefined ? ` (the chain walks ${p.rulesWalkedPerPacket.toFixed(0)} rules per packet on average)` : '';
     const bare = p.verdictsOnly ? ` Judging alone, without the per-connection summary whose flow objects the main thread makes, ${most} workers gave ${f.ratio(p.verdictsOnly.speedup)}.` : '';
-    return { kind: 'text', text: `${who}${f.int(p.packets)} packets of ${p.trace} through ${p.engines.map(f.engineLabel).join(' + ')}${walk}, replayed as pfsim replay runs it: ${most} workers gave ${f.ratio(p.speedup)} the packets/s of one.${bare}` };
+    const cpu = p.verdictsOnly?.workerCpu ?? p.workerCpu;
+    return { kind: 'text', text: `${who}${f.int(p.packets)} packets of ${p.trace} through ${p.engines.map(f.engineLabel).join(' + ')}${walk}, replayed as pfsim replay runs it: ${most} workers gave ${f.ratio(p.speedup)} the packets/s of one.${bare}${cpu ? workerCpuText(cpu) : ''}` };
   });
   blocks.push({ kind: 'chart', caption: 'Replay throughput by worker count (median, whiskers min–max).',
     svg: barChart({ title: 'Worker pool scaling', categories: workers.map((n) => `${n} worker${n > 1 ? 's' : ''}`), xTitle: 'workers', series,
@@ -35,6 +36,17 @@ export function poolSection(runs: readonly Run[]): Section | undefined {
   });
   blocks.push({ kind: 'table', head: runHead(runs, ['Workers', 'Packets/s (min–max)', '× 1 worker']), rows, numeric: runNumeric(runs, [0, 1, 2]) });
   return { id: 'pool', title: 'Worker pool', blocks };
+}
+
+/**
+ * What the workers' CPU time says: the cost of splitting the connections (all workers' CPU per
+ * packet against one worker's) and whether the host ran the cores alike (slower over faster).
+ */
+function workerCpuText(cpu: readonly WorkerCpu[]): string {
+  const one = cpu.find((c) => c.workers === 1);
+  const most = cpu.reduce((a, c) => (c.workers > a.workers ? c : a));
+  if (!one || most.workers === 1) return '';
+  return ` Worker CPU time per packet judged: ${f.ns(one.nsPerPacket)} with one worker, ${f.ns(most.nsPerPacket)} in all with ${f.int(most.workers)} (${f.ratio(most.nsPerPacket / one.nsPerPacket)}: what splitting the connections costs); the slowest of the ${f.int(most.workers)} spent ${f.ratio(most.slowestOverFastest)} the CPU time per packet of the fastest, which is 1× when the host runs the cores alike.`;
 }
 
 const CAPTURE_STAGES = [
