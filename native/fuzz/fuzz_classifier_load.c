@@ -26,7 +26,7 @@
 #define MAX_PKTS 64u
 
 static struct pfs_classifier *cls;
-static struct pfs_load_args base;
+static struct pf_load_arrays base;
 
 /* the layout in force between inputs: pod ::ffff:10.0.0.1 admits TCP 80 from 10.0.0.0/8 */
 static const uint8_t base_pod[16] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 10, 0, 0, 1 };
@@ -107,7 +107,7 @@ static void *alloc(size_t n, size_t size)
 	return p;
 }
 
-static void fill(struct fz_in *in, struct pfs_load_args *a, struct layout *l, int raw)
+static void fill(struct fz_in *in, struct pf_load_arrays *a, struct layout *l, int raw)
 {
 	uint32_t i, v;
 
@@ -160,7 +160,7 @@ static void layout_free(struct layout *l)
 }
 
 /* packets that reach the loaded pods and keys more often than random bytes would */
-static uint32_t packets(struct fz_in *in, const struct pfs_load_args *a, struct pf_pkt *p)
+static uint32_t packets(struct fz_in *in, const struct pf_load_arrays *a, struct pf_pkt *p)
 {
 	uint32_t n = 0;
 	uint8_t s;
@@ -197,7 +197,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 	static struct pf_pkt pkts[MAX_PKTS];
 	static uint32_t out[MAX_PKTS * OUT_WORDS], again[3 * OUT_WORDS];
 	struct fz_in in = { data, len };
-	struct pfs_load_args a;
+	struct pf_load_arrays a;
 	struct pfs_load_err err;
 	struct layout l;
 	uint32_t mode, n, t;

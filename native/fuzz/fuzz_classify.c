@@ -199,7 +199,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	static uint8_t pod_addrs[N_PODS * 16], entry_keys[N_KEYS * 20];
 	static uint32_t pod_states[N_PODS * 2], entry_tries[N_KEYS], entry_values[N_KEYS];
-	struct pfs_load_args a;
+	struct pf_load_arrays a;
 	struct pfs_load_err err;
 	uint32_t i;
 

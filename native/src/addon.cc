@@ -35,15 +35,6 @@ void ThrowError(Napi::Env env, const std::string &msg)
 	pfsim_napi::ThrowNative(env, msg);
 }
 
-bool Records(Napi::Env env, const char *name, size_t len, size_t rec, uint32_t *count)
-{
-	return pfsim_napi::Records(env, "load", name, len, rec, count);
-}
-
-bool Expect(Napi::Env env, const char *name, size_t got, size_t want)
-{
-	return pfsim_napi::Expect(env, "load", name, got, want);
-}
 
 class Classifier : public Napi::ObjectWrap<Classifier> {
 public:
@@ -124,50 +115,17 @@ private:
 	Napi::Value Load(const Napi::CallbackInfo &info)
 	{
 		Napi::Env env = info.Env();
-		Napi::Uint8Array pod_addrs, entry_keys, values, ext;
-		Napi::Uint32Array pod_states, entry_tries, entry_values;
-		struct pfs_load_args a;
+		struct pf_load_arrays a;
 		struct pfs_load_err err;
-		uint32_t pods, tries, entries, nvalues, next;
 		int ret;
 
-		if (!Live(env, "load"))
+		if (!Live(env, "load") || !pfsim_napi::GetLoadArrays(info, "load", &a))
 			return env.Undefined();
-		if (!GetTyped(info, 0, "podAddrs", napi_uint8_array, &pod_addrs) ||
-		    !GetTyped(info, 1, "podStates", napi_uint32_array, &pod_states) ||
-		    !GetU32(info, 2, "trieCount", &tries) ||
-		    !GetTyped(info, 3, "entryKeys", napi_uint8_array, &entry_keys) ||
-		    !GetTyped(info, 4, "entryTries", napi_uint32_array, &entry_tries) ||
-		    !GetTyped(info, 5, "entryValues", napi_uint32_array, &entry_values) ||
-		    !GetTyped(info, 6, "values", napi_uint8_array, &values) ||
-		    !GetTyped(info, 7, "ext", napi_uint8_array, &ext))
-			return env.Undefined();
-		if (!Records(env, "podAddrs", pod_addrs.ByteLength(), 16, &pods) ||
-		    !Expect(env, "podStates", pod_states.ElementLength(), 2 * (size_t)pods) ||
-		    !Records(env, "entryKeys", entry_keys.ByteLength(), 20, &entries) ||
-		    !Expect(env, "entryTries", entry_tries.ElementLength(), entries) ||
-		    !Expect(env, "entryValues", entry_values.ElementLength(), entries) ||
-		    !Records(env, "values", values.ByteLength(), 200, &nvalues) ||
-		    !Records(env, "ext", ext.ByteLength(), 8, &next))
-			return env.Undefined();
-		if (tries > PFS_MAX_TRIES) {
-			ThrowError(env, "load: trieCount: " + std::to_string(tries) + " exceeds " +
+		if (a.trie_count > PFS_MAX_TRIES) {
+			ThrowError(env, "load: trieCount: " + std::to_string(a.trie_count) + " exceeds " +
 						std::to_string(PFS_MAX_TRIES));
 			return env.Undefined();
 		}
-
-		a.pod_addrs = pod_addrs.Data();
-		a.pod_states = pod_states.Data();
-		a.pod_count = pods;
-		a.trie_count = tries;
-		a.entry_keys = entry_keys.Data();
-		a.entry_tries = entry_tries.Data();
-		a.entry_values = entry_values.Data();
-		a.entry_count = entries;
-		a.values = values.Data();
-		a.value_count = nvalues;
-		a.ext = ext.Data();
-		a.ext_count = next;
 		ret = pfs_classifier_load(c_, &a, &err);
 		if (ret == -EINVAL && err.arg) {
 			ThrowError(env, std::string("load: ") + err.arg + "[" +

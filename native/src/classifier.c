@@ -179,7 +179,7 @@ static int refuse(struct pfs_load_err *err, const char *arg, __u64 index, const 
 	return -EINVAL;
 }
 
-static int load_pods(struct pfs_maps *m, const struct pfs_load_args *a, struct pfs_load_err *err)
+static int load_pods(struct pfs_maps *m, const struct pf_load_arrays *a, struct pfs_load_err *err)
 {
 	struct pf_pod_state st;
 	__u32 i, w;
@@ -224,7 +224,7 @@ cleanup:
 	return ret;
 }
 
-static int load_values(struct pfs_maps *m, const struct pfs_load_args *a,
+static int load_values(struct pfs_maps *m, const struct pf_load_arrays *a,
 		       struct pfs_load_err *err)
 {
 	struct pf_lpm_val *v;
@@ -260,7 +260,7 @@ cleanup:
 }
 
 /* groups the entries by trie and builds one LPM table per trie */
-static int load_tries(struct pfs_maps *m, const struct pfs_load_args *a,
+static int load_tries(struct pfs_maps *m, const struct pf_load_arrays *a,
 		      struct pfs_load_err *err)
 {
 	struct pfs_lpm_input *in = NULL;
@@ -321,7 +321,7 @@ cleanup:
 	return ret;
 }
 
-int pfs_classifier_load(struct pfs_classifier *c, const struct pfs_load_args *a,
+int pfs_classifier_load(struct pfs_classifier *c, const struct pf_load_arrays *a,
 			struct pfs_load_err *err)
 {
 	struct pfs_maps m;

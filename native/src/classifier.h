@@ -9,28 +9,13 @@
 
 #include <stddef.h>
 #include "pfsim.h"
+#include "load_arrays.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
 struct pfs_classifier;
-
-/* the flat arrays of one load, counts already checked against their byte lengths */
-struct pfs_load_args {
-	const __u8 *pod_addrs;		/* 16 * pod_count */
-	const __u32 *pod_states;	/* 2 * pod_count: pod id, ingress | egress << 8 */
-	__u32 pod_count;
-	__u32 trie_count;
-	const __u8 *entry_keys;		/* 20 * entry_count: struct pf_lpm_key */
-	const __u32 *entry_tries;	/* entry_count */
-	const __u32 *entry_values;	/* entry_count */
-	__u32 entry_count;
-	const __u8 *values;		/* 200 * value_count: struct pf_lpm_val */
-	__u32 value_count;
-	const __u8 *ext;		/* 8 * ext_count: struct pf_port_entry */
-	__u32 ext_count;
-};
 
 /* which argument and element a load refused, and why */
 struct pfs_load_err {
@@ -55,7 +40,7 @@ struct pfs_stats {
 int pfs_classifier_new(__u32 ct_capacity, struct pfs_classifier **out);
 void pfs_classifier_free(struct pfs_classifier *c);
 /* replaces the loaded maps; on error (-EINVAL with *err filled, -ENOMEM) keeps the old ones */
-int pfs_classifier_load(struct pfs_classifier *c, const struct pfs_load_args *a,
+int pfs_classifier_load(struct pfs_classifier *c, const struct pf_load_arrays *a,
 			struct pfs_load_err *err);
 /* judges count packets into out (PF_OUT_WORDS each); pkts must be 2-byte aligned */
 int pfs_classify_batch(struct pfs_classifier *c, const struct pf_pkt *pkts, __u32 count,

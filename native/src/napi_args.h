@@ -12,6 +12,8 @@
 
 #include <napi.h>
 
+#include "load_arrays.h"
+
 namespace pfsim_napi {
 
 /* a one-line Error with code PFSIM_ERR_NATIVE */
@@ -109,6 +111,50 @@ inline bool GetBatch(const Napi::CallbackInfo &info, Napi::Uint8Array *pkts, uin
 		why += ", count is " + std::to_string(*count);
 	Napi::RangeError::New(env, "classifyBatch: " + why).ThrowAsJavaScriptException();
 	return false;
+}
+
+/*
+ * the eight arguments of load(podAddrs, podStates, trieCount, entryKeys, entryTries,
+ * entryValues, values, ext), checked and pointed to by *a: they stay valid for the call.
+ * Errors name the operation `op` and the argument.
+ */
+inline bool GetLoadArrays(const Napi::CallbackInfo &info, const char *op, struct pf_load_arrays *a)
+{
+	Napi::Env env = info.Env();
+	Napi::Uint8Array pod_addrs, entry_keys, values, ext;
+	Napi::Uint32Array pod_states, entry_tries, entry_values;
+	uint32_t pods, tries, entries, nvalues, next;
+
+	if (!GetTyped(info, 0, "podAddrs", napi_uint8_array, &pod_addrs) ||
+	    !GetTyped(info, 1, "podStates", napi_uint32_array, &pod_states) ||
+	    !GetU32(info, 2, "trieCount", &tries) ||
+	    !GetTyped(info, 3, "entryKeys", napi_uint8_array, &entry_keys) ||
+	    !GetTyped(info, 4, "entryTries", napi_uint32_array, &entry_tries) ||
+	    !GetTyped(info, 5, "entryValues", napi_uint32_array, &entry_values) ||
+	    !GetTyped(info, 6, "values", napi_uint8_array, &values) ||
+	    !GetTyped(info, 7, "ext", napi_uint8_array, &ext))
+		return false;
+	if (!Records(env, op, "podAddrs", pod_addrs.ByteLength(), 16, &pods) ||
+	    !Expect(env, op, "podStates", pod_states.ElementLength(), 2 * (size_t)pods) ||
+	    !Records(env, op, "entryKeys", entry_keys.ByteLength(), sizeof(struct pf_lpm_key), &entries) ||
+	    !Expect(env, op, "entryTries", entry_tries.ElementLength(), entries) ||
+	    !Expect(env, op, "entryValues", entry_values.ElementLength(), entries) ||
+	    !Records(env, op, "values", values.ByteLength(), sizeof(struct pf_lpm_val), &nvalues) ||
+	    !Records(env, op, "ext", ext.ByteLength(), sizeof(struct pf_port_entry), &next))
+		return false;
+	a->pod_addrs = pod_addrs.Data();
+	a->pod_states = pod_states.Data();
+	a->pod_count = pods;
+	a->trie_count = tries;
+	a->entry_keys = entry_keys.Data();
+	a->entry_tries = entry_tries.Data();
+	a->entry_values = entry_values.Data();
+	a->entry_count = entries;
+	a->values = values.Data();
+	a->value_count = nvalues;
+	a->ext = ext.Data();
+	a->ext_count = next;
+	return true;
 }
 
 } // namespace pfsim_napi

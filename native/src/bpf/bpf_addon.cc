@@ -163,53 +163,20 @@ private:
 	Napi::Value Load(const Napi::CallbackInfo &info)
 	{
 		Napi::Env env = info.Env();
-		Napi::Uint8Array pod_addrs, entry_keys, values, ext;
-		Napi::Uint32Array pod_states, entry_tries, entry_values;
-		struct pfb_load_args a;
+		struct pf_load_arrays a;
+		struct pfb_capacity cap;
 		struct pfb_err err;
-		uint32_t pods, tries, entries, nvalues, next;
 
-		if (!Live(env, "load"))
+		if (!Live(env, "load") || !pfsim_napi::GetLoadArrays(info, "bpf load", &a) ||
+		    !Capacity(info, 8, &cap))
 			return env.Undefined();
-		if (!Typed(info, 0, "podAddrs", napi_uint8_array, &pod_addrs) ||
-		    !Typed(info, 1, "podStates", napi_uint32_array, &pod_states) ||
-		    !U32(info, 2, "trieCount", &tries) ||
-		    !Typed(info, 3, "entryKeys", napi_uint8_array, &entry_keys) ||
-		    !Typed(info, 4, "entryTries", napi_uint32_array, &entry_tries) ||
-		    !Typed(info, 5, "entryValues", napi_uint32_array, &entry_values) ||
-		    !Typed(info, 6, "values", napi_uint8_array, &values) ||
-		    !Typed(info, 7, "ext", napi_uint8_array, &ext))
-			return env.Undefined();
-		if (!Records(env, "podAddrs", pod_addrs.ByteLength(), 16, &pods) ||
-		    !Expect(env, "podStates", pod_states.ElementLength(), 2 * (size_t)pods) ||
-		    !Records(env, "entryKeys", entry_keys.ByteLength(), sizeof(struct pf_lpm_key),
-			     &entries) ||
-		    !Expect(env, "entryTries", entry_tries.ElementLength(), entries) ||
-		    !Expect(env, "entryValues", entry_values.ElementLength(), entries) ||
-		    !Records(env, "values", values.ByteLength(), sizeof(struct pf_lpm_val), &nvalues) ||
-		    !Records(env, "ext", ext.ByteLength(), sizeof(struct pf_port_entry), &next))
-			return env.Undefined();
-		a.pod_addrs = pod_addrs.Data();
-		a.pod_states = pod_states.Data();
-		a.pod_count = pods;
-		a.trie_count = tries;
-		a.entry_keys = entry_keys.Data();
-		a.entry_tries = entry_tries.Data();
-		a.entry_values = entry_values.Data();
-		a.entry_count = entries;
-		a.values = values.Data();
-		a.value_count = nvalues;
-		a.ext = ext.Data();
-		a.ext_count = next;
-		if (!Capacity(info, 8, &a))
-			return env.Undefined();
-		if (pfb_load(c_, &a, &err))
+		if (pfb_load(c_, &a, &cap, &err))
 			ThrowNative(env, err.msg);
 		return env.Undefined();
 	}
 
 	/* the optional capacity object of load(): each field a u32, absent = fit the load */
-	static bool Capacity(const Napi::CallbackInfo &info, size_t i, struct pfb_load_args *a)
+	static bool Capacity(const Napi::CallbackInfo &info, size_t i, struct pfb_capacity *a)
 	{
 		Napi::Env env = info.Env();
 		static const char *const names[4] = { "pods", "tries", "trieEntries", "ext" };

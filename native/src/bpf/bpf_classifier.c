@@ -194,7 +194,8 @@ void pfb_free(struct pfb_classifier *c)
 }
 
 /* the same checks the host classifier's load makes, before anything reaches the kernel */
-static int check_args(const struct pfb_load_args *a, struct pfb_err *err)
+static int check_args(const struct pf_load_arrays *a, const struct pfb_capacity *cap,
+		      struct pfb_err *err)
 {
 	struct { __u32 count, ext; } v;
 	__u32 i, w, id, prefixlen;
@@ -205,8 +206,8 @@ static int check_args(const struct pfb_load_args *a, struct pfb_err *err)
 			   PFB_MAX_TRIES);
 		goto out;
 	}
-	if (a->pod_capacity > PFB_MAX_CAPACITY || a->trie_capacity > PFB_MAX_TRIES ||
-	    a->trie_entry_capacity > PFB_MAX_CAPACITY || a->ext_capacity > PFB_MAX_CAPACITY) {
+	if (cap->pod_capacity > PFB_MAX_CAPACITY || cap->trie_capacity > PFB_MAX_TRIES ||
+	    cap->trie_entry_capacity > PFB_MAX_CAPACITY || cap->ext_capacity > PFB_MAX_CAPACITY) {
 		ret = fail(err, -EINVAL, "bpf load: capacity: a map size exceeds %u",
 			   PFB_MAX_CAPACITY);
 		goto out;
@@ -432,7 +433,7 @@ out:
 	return ret;
 }
 
-static int fill_pods(struct pfb_obj *o, const struct pfb_load_args *a, struct pfb_err *err)
+static int fill_pods(struct pfb_obj *o, const struct pf_load_arrays *a, struct pfb_err *err)
 {
 	struct pf_pod_state st;
 	__u32 i, w;
@@ -458,7 +459,7 @@ static int fill_pods(struct pfb_obj *o, const struct pfb_load_args *a, struct pf
 	return ret;
 }
 
-static int fill_ext(struct pfb_obj *o, const struct pfb_load_args *a, struct pfb_err *err)
+static int fill_ext(struct pfb_obj *o, const struct pf_load_arrays *a, struct pfb_err *err)
 {
 	__u32 i;
 	int ret = 0;
@@ -474,7 +475,7 @@ static int fill_ext(struct pfb_obj *o, const struct pfb_load_args *a, struct pfb
 }
 
 /* one LPM trie holding entries in[0..n-1] (entry indexes), put at slot trie of the outer map */
-static int fill_trie(struct pfb_obj *o, const struct pfb_load_args *a, __u32 trie,
+static int fill_trie(struct pfb_obj *o, const struct pf_load_arrays *a, __u32 trie,
 		     const __u32 *in, __u32 n, __u32 max_entries, struct pfb_err *err)
 {
 	__u32 k, e;
@@ -510,7 +511,7 @@ out:
 }
 
 /* groups the entries by trie (a counting sort) and fills one trie per trie id with entries */
-static int fill_tries(struct pfb_obj *o, const struct pfb_load_args *a, __u32 trie_max,
+static int fill_tries(struct pfb_obj *o, const struct pf_load_arrays *a, __u32 trie_max,
 		      struct pfb_err *err)
 {
 	__u32 *first = NULL, *order = NULL, *fill = NULL, t, e;
@@ -551,7 +552,7 @@ static __u32 max_u32(__u32 a, __u32 b)
 }
 
 /* the largest number of entries any one trie holds */
-static __u32 largest_trie(const struct pfb_load_args *a)
+static __u32 largest_trie(const struct pf_load_arrays *a)
 {
 	__u32 *count, e, t, max = 0;
 
@@ -587,7 +588,8 @@ out:
 	return ret;
 }
 
-int pfb_load(struct pfb_classifier *c, const struct pfb_load_args *a, struct pfb_err *err)
+int pfb_load(struct pfb_classifier *c, const struct pf_load_arrays *a, const struct pfb_capacity *cap,
+	     struct pfb_err *err)
 {
 	struct pfb_obj o;
 	struct sizes sz;
@@ -599,13 +601,13 @@ int pfb_load(struct pfb_classifier *c, const struct pfb_load_args *a, struct pfb
 	if (c->at.attached)
 		ret = fail(err, -EBUSY, "bpf load: programs are attached (detach first)");
 	if (!ret)
-		ret = check_args(a, err);
+		ret = check_args(a, cap, err);
 	if (ret)
 		goto cleanup;
-	sz.tries = max_u32(a->trie_count, a->trie_capacity);
-	sz.trie_max = max_u32(max_u32(largest_trie(a), a->trie_entry_capacity), 1);
-	sz.pods = max_u32(a->pod_count, a->pod_capacity);
-	sz.ext = max_u32(a->ext_count, a->ext_capacity);
+	sz.tries = max_u32(a->trie_count, cap->trie_capacity);
+	sz.trie_max = max_u32(max_u32(largest_trie(a), cap->trie_entry_capacity), 1);
+	sz.pods = max_u32(a->pod_count, cap->pod_capacity);
+	sz.ext = max_u32(a->ext_count, cap->ext_capacity);
 	ret = obj_open(c, &sz, &o, err);
 	if (ret)
 		goto cleanup;

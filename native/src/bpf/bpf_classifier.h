@@ -12,6 +12,7 @@
 
 #include <stddef.h>
 #include "pfsim.h"
+#include "../load_arrays.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -26,24 +27,11 @@ struct pfb_err {
 	char msg[512];
 };
 
-/* the flat arrays of one load (src/compile/layout.ts), counts already checked */
-struct pfb_load_args {
-	const __u8 *pod_addrs;		/* 16 * pod_count */
-	const __u32 *pod_states;	/* 2 * pod_count: pod id, ingress | egress << 8 */
-	__u32 pod_count;
-	__u32 trie_count;
-	const __u8 *entry_keys;		/* 20 * entry_count: struct pf_lpm_key */
-	const __u32 *entry_tries;	/* entry_count */
-	const __u32 *entry_values;	/* entry_count */
-	__u32 entry_count;
-	const __u8 *values;		/* 200 * value_count: struct pf_lpm_val */
-	__u32 value_count;
-	const __u8 *ext;		/* 8 * ext_count: struct pf_port_entry */
-	__u32 ext_count;
-	/*
-	 * room the maps are made with, for later deltas (pfb_apply_delta); a field of 0, or one
-	 * below what the load itself needs, sizes that map to fit the load exactly
-	 */
+/*
+ * room the maps are made with, for later deltas (pfb_apply_delta); a field of 0, or one below
+ * what the load itself needs, sizes that map to fit the load exactly
+ */
+struct pfb_capacity {
 	__u32 pod_capacity;		/* pod_state records */
 	__u32 trie_capacity;		/* slots of the outer map: trie ids below this */
 	__u32 trie_entry_capacity;	/* entries of every LPM trie */
@@ -111,7 +99,8 @@ int pfb_new(const char *obj_path, __u32 ct_capacity, struct pfb_classifier **out
 	    struct pfb_err *err);
 void pfb_free(struct pfb_classifier *c);
 /* opens and loads the object sized for *a and fills its maps; on error keeps the old load */
-int pfb_load(struct pfb_classifier *c, const struct pfb_load_args *a, struct pfb_err *err);
+int pfb_load(struct pfb_classifier *c, const struct pf_load_arrays *a, const struct pfb_capacity *cap,
+	     struct pfb_err *err);
 /* runs the program once per record, writing PF_OUT_WORDS words per packet into out */
 int pfb_classify_batch(struct pfb_classifier *c, const struct pf_pkt *pkts, __u32 count,
 		       __u32 *out, int stateful, struct pfb_err *err);
