@@ -21,8 +21,8 @@ import { addrBytes, formatIp, parseIp, V4_MAPPED_BASE } from '../src/net/ip.js';
 import { formatAddrAt } from '../src/pool/format.js';
 import { frame, ipPacket, LINKTYPE_ETHERNET } from '../src/capture/frames.js';
 import { PcapWriter } from '../src/capture/pcap-writer.js';
-import { META_FLOW_HASH, META_ORIGLEN, META_WORDS, openCapture } from '../src/capture/reader.js';
-import { flowSlot } from '../src/pool/flow-hash.js';
+import { META_FLOW_HASH, META_ORIGLEN, META_STATUS, META_WORDS, openCapture } from '../src/capture/reader.js';
+import { flowSlot, shareOut } from '../src/pool/flow-hash.js';
 import { SharedRing } from '../src/pool/ring.js';
 import { ReplayPool } from '../src/pool/pool.js';
 import { wantProgress } from '../src/pool/progress.js';
@@ -278,9 +278,10 @@ describe('workers', () => {
         writePacket(r.pkts, i, { src: a, dst: web, proto: 6, sport: 30000 + i, dport: 80, flags: PKT_F_SYN });
         r.meta[i * META_WORDS + META_ORIGLEN] = 60;
       }
+      expect(shareOut(r, count, 1)).toBe(0);
     };
-    const shared = SharedRing.create(2, 256, ENGINES.length);
-    const local = SharedRing.create(2, 256, ENGINES.length);
+    const shared = SharedRing.create(2, 256, ENGINES.length, 1);
+    const local = SharedRing.create(2, 256, ENGINES.length, 1);
     expect(shared.shape.buffer).toBeInstanceOf(SharedArrayBuffer);
     fill(shared);
     fill(local);
@@ -343,6 +344,31 @@ describe('flow hash', () => {
     expect(seen).toBe(n);
     expect(sameAcrossProto).toBeLessThan(3);
     for (const c of counts) for (const k of c) expect(k).toBeGreaterThan((n / c.length) * 0.85);
+  });
+
+  it("shareOut: every parsed packet's position in its slot's run, in trace order; skipped packets in none", () => {
+    for (const slots of [1, 2, 3, 7]) {
+      const count = 500;
+      const ring = SharedRing.create(1, 512, ENGINES.length, slots);
+      const r = ring.batch(0);
+      r.order.fill(0xffffffff);
+      let x = 7;
+      const skipped = new Set<number>();
+      for (let i = 0; i < count; i++) {
+        x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+        r.meta[i * META_WORDS + META_FLOW_HASH] = x;
+        // the reader's skip statuses are non-zero; their hash words mean nothing
+        if (x % 11 === 0) { r.meta[i * META_WORDS + META_STATUS] = 3; skipped.add(i); }
+      }
+      expect(shareOut(r, count, slots)).toBe(skipped.size);
+      expect(r.starts[0]).toBe(0);
+      expect(r.starts[slots]).toBe(count - skipped.size);
+      for (let s = 0; s < slots; s++) {
+        const run = [...r.order.subarray(r.starts[s]!, r.starts[s + 1]!)];
+        const want = [...Array(count).keys()].filter((i) => !skipped.has(i) && flowSlot(r.meta, i, slots) === s);
+        expect(run).toEqual(want);
+      }
+    }
   });
 });
 
@@ -414,7 +440,7 @@ describe('failures', () => {
   }, 60_000);
 
   it('a worker refuses a batch out of turn instead of judging it against the wrong conntrack', async () => {
-    const slot = new ThreadSlot(0, 1, plan, ENGINES, SharedRing.create(2, 16, ENGINES.length));
+    const slot = new ThreadSlot(0, 1, plan, ENGINES, SharedRing.create(2, 16, ENGINES.length, 1));
     try {
       await slot.init();
       await slot.start({ flows: true, perPacket: false });

@@ -1,6 +1,7 @@
 /**
  * What one pool slot does with its packets: from each shared reader batch (ring.ts) it takes
- * the packets whose connection hashes to it, compacts them into its own slot batch, and the
+ * the packets at its own run of positions (the reader sorted them by slot: shareOut in
+ * flow-hash.ts), compacts them into its own slot batch, and the
  * engines of a Replayer (loaded once from the plan, stateful) judge them in order; every
  * packet's verdict codes, aws departure and reason id go back into the reader batch at the
  * packet's own position. Per-connection counters accumulate in a
@@ -14,9 +15,9 @@ import type { EngineName } from '../engines/engine.js';
 import { OUT_WORDS } from '../engines/engine.js';
 import { departureCode, departureNumber } from '../engines/aws-departure.js';
 import { Replayer, type ReplayerOptions } from '../verdict/replay.js';
-import { META_FIXED_INFO, META_FIXED_PORTS, META_ORIGLEN, META_SEC_LO, META_STATUS, META_WORDS } from '../capture/reader.js';
+import { META_FIXED_INFO, META_FIXED_PORTS, META_ORIGLEN, META_SEC_LO, META_WORDS } from '../capture/reader.js';
 import { SlotBatch } from './batch.js';
-import { PKT_WORDS, flowSlot } from './flow-hash.js';
+import { PKT_WORDS } from './flow-hash.js';
 import type { RingBatch } from './ring.js';
 import { FlowAccumulator, type FlowCounters, type NewFlows } from './flows.js';
 
@@ -86,7 +87,8 @@ export class SlotJudge {
   judgeShare(r: RingBatch, count: number, slot: number, slots: number): BatchOutcome {
     if (count > this.share.capacity) throw new RangeError(`reader batch of ${count} packets, slot batch of ${this.share.capacity}`);
     const b = this.share;
-    const n = this.gather(r, count, slot, slots);
+    if (r.starts.length !== slots + 1 || r.starts[slots]! > count) throw new RangeError(`reader batch shared out among ${r.starts.length - 1} slots (${r.starts[r.starts.length - 1]} packets), judged as slot ${slot} of ${slots} with ${count}`);
+    const n = this.gather(r, slot);
     this.judgedSinceStart += n;
     const outcome = this.judge(b, n);
     this.scatter(r, n, slot);
@@ -108,14 +110,13 @@ export class SlotJudge {
     }
   }
 
-  /** Copies the packets of `r` that are this slot's into the slot batch; returns how many. */
-  private gather(r: RingBatch, count: number, slot: number, slots: number): number {
-    const b = this.share, to = b.words, from = r.words, meta = r.meta;
-    let c = 0;
-    for (let i = 0; i < count; i++) {
+  /** Copies this slot's packets of `r` (its run of r.order) into the slot batch; returns how many. */
+  private gather(r: RingBatch, slot: number): number {
+    const b = this.share, to = b.words, from = r.words, meta = r.meta, order = r.order;
+    const first = r.starts[slot]!, n = r.starts[slot + 1]! - first;
+    for (let c = 0; c < n; c++) {
+      const i = order[first + c]!;
       const m = i * META_WORDS;
-      if (meta[m + META_STATUS] !== 0) continue;
-      if (slots > 1 && flowSlot(meta, i, slots) !== slot) continue;
       // ten word moves: cheaper than a subarray object per packet
       const src = i * PKT_WORDS, dst = c * PKT_WORDS;
       for (let k = 0; k < PKT_WORDS; k++) to[dst + k] = from[src + k]!;
@@ -124,9 +125,8 @@ export class SlotJudge {
       b.views[2 * c] = meta[m + META_FIXED_PORTS]!;
       b.views[2 * c + 1] = meta[m + META_FIXED_INFO]!;
       b.times[c] = meta[m + META_SEC_LO]!;
-      c++;
     }
-    return c;
+    return n;
   }
 
   /** Judges the first `count` packets of `b`. */

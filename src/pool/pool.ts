@@ -1,8 +1,8 @@
 /**
  * Replays a capture through a pool of workers. The main thread reads the capture (the native
  * streaming reader) straight into a reader batch in shared memory (ring.ts) and names that
- * batch to every worker; each worker takes the packets whose connection hashes to it, the same
- * in both directions (flow-hash.ts), and judges them in order with its own stateful engines,
+ * batch to every worker, its packet positions sorted by the slot their connection hashes to, the
+ * same in both directions (flow-hash.ts); each worker takes its own run of them and judges them in order with its own stateful engines,
  * so every connection sees its packets in trace order with its conntrack in one place. The
  * verdicts come back in the same shared batch, at each packet's position: per-packet output
  * is read off in trace order with no merge and no copy.
@@ -15,7 +15,7 @@
  *
  * The main thread's share of the work (the parse, one object per flow) bounds the speed-up:
  * on two cores, two workers and the main thread share them. Each worker's share is its own
- * packets plus a hash of every packet of the batch, to find them.
+ * packets only.
  *
  * Error contract: open() and replay() reject with a PfsimError (a worker's failure as
  * `replay worker N: …`, its code kept; PFSIM_ERR_WORKER when a thread died; capture errors
@@ -36,6 +36,7 @@ import { DEFAULT_MAX_FLOWS, type ReplaySummary } from '../verdict/summary.js';
 import { FlowCollector } from './collect.js';
 import type { BatchOutcome } from './judge.js';
 import type { SlotUsage, WorkerInfo } from './protocol.js';
+import { shareOut } from './flow-hash.js';
 import { type RingBatch, SharedRing } from './ring.js';
 import { LocalSlot, type Slot, ThreadSlot } from './slot.js';
 
@@ -159,7 +160,7 @@ export class ReplayPool {
     if (!Number.isInteger(batch) || batch < 1 || batch > 1 << 20) throw new PfsimError('PFSIM_ERR_USAGE', `replay pool: batch size ${batch} is not an integer in 1..${1 << 20}`);
     const window = opts.window ?? DEFAULT_WINDOW;
     if (!Number.isInteger(window) || window < 1 || window > 1024) throw new PfsimError('PFSIM_ERR_USAGE', `replay pool: window ${window} is not an integer in 1..1024`);
-    const ring = SharedRing.create(window, batch, engines.length);
+    const ring = SharedRing.create(window, batch, engines.length, opts.inThread ? 1 : workers);
     const replayer = opts.ctMax === undefined ? {} : { ctMax: Math.ceil(opts.ctMax / workers) };
     const slots: Slot[] = opts.inThread
       ? [new LocalSlot(plan, engines, ring, replayer)]
@@ -278,7 +279,7 @@ export class ReplayPool {
           free.push(k);
           break;
         }
-        this.countSkips(r, count, run);
+        if (shareOut(r, count, this.slots.length) > 0) this.countSkips(r, count, run);
         pending.push({ base, count, k, parts: this.slots.map((_, s) => this.send(s, k, count, run)) });
         base += count;
         opts.onProgress?.({ packets: base, bytes: reader.totals().bytes });

@@ -1,20 +1,25 @@
 /**
  * The reader batches of a pool replay, in shared memory: a ring of `window` batches in ONE
  * SharedArrayBuffer that the main thread and every worker map. The main thread's capture
- * reader parses straight into a free batch; each worker reads that batch in place, takes the
- * packets whose connection hashes to its slot (flow-hash.ts), judges them, and writes each
- * one's verdicts back at the packet's own position. Nothing is copied between threads and the
- * main thread never touches a packet on the way in: its share of the work is the parse.
+ * reader parses straight into a free batch, and the main thread sorts the batch's packet
+ * positions by the slot their connection hashes to (shareOut in flow-hash.ts: one pass over
+ * the hashes the reader computed); each worker reads that batch in place, takes the packets at
+ * its own run of positions, judges them, and writes each one's verdicts back at the packet's
+ * own position. Nothing is copied between threads and the main thread never touches a packet
+ * on the way in: its share of the work is the parse and the sort.
  *
  * Each position of a batch is written by exactly one thread per replay step — the reader
- * before the batch is handed out, then the one worker that owns the packet — and the hand-over
+ * (and the sort) before the batch is handed out, then the one worker that owns the packet — and the hand-over
  * is the task message and its reply (a happens-before edge), so no atomics are needed.
  *
- * Layout of batch k for capacity C and E engines (u32 arrays first, so every view is aligned):
+ * Layout of batch k for capacity C, E engines and S slots (u32 arrays first, so every view is aligned):
  *   meta      C × META_WORDS u32   the reader's metadata (status, timestamps, lengths, …)
  *   pkts      C × 40 bytes         pf_pkt records as parsed (zero where the reader skipped)
  *   reasons   C × u32              reason id in the owning slot's list (its first packet for a
  *                                  new flow; every packet in per-packet mode)
+ *   order     C × u32              the positions of the packets the reader parsed, slot 0's
+ *                                  first, each slot's in trace order
+ *   starts    (S + 1) × u32        slot s's positions are order[starts[s] .. starts[s+1])
  *   verdicts  C × E bytes          verdict code per packet and engine
  *   departs   C bytes              aws departure number (0: none; src/engines/aws-departure.ts)
  *   owner     C bytes              the slot that judged the packet
@@ -29,6 +34,10 @@ export interface RingBatch {
   /** the same records as u32 words, for hashing and copying */
   readonly words: Uint32Array;
   readonly reasons: Uint32Array;
+  /** parsed packets' positions, by slot (shareOut) */
+  readonly order: Uint32Array;
+  /** slot s's run of `order`: starts[s] .. starts[s+1] */
+  readonly starts: Uint32Array;
   readonly verdicts: Uint8Array;
   readonly departs: Uint8Array;
   readonly owner: Uint8Array;
@@ -40,6 +49,8 @@ export interface RingShape {
   readonly batches: number;
   readonly capacity: number;
   readonly engines: number;
+  /** the slots that share the connections */
+  readonly slots: number;
 }
 
 export class SharedRing {
@@ -47,22 +58,23 @@ export class SharedRing {
   private readonly views: RingBatch[];
 
   private constructor(shape: RingShape) {
-    const { buffer, batches, capacity, engines } = shape;
-    const expected = batches * SharedRing.batchBytes(capacity, engines);
-    if (buffer.byteLength !== expected) throw new RangeError(`shared ring of ${buffer.byteLength} bytes, expected ${expected}`);
+    const { buffer, batches, capacity, engines, slots } = shape;
+    const bytes = SharedRing.batchBytes(capacity, engines, slots);
+    if (buffer.byteLength !== batches * bytes) throw new RangeError(`shared ring of ${buffer.byteLength} bytes, expected ${batches * bytes}`);
     this.shape = shape;
-    this.views = Array.from({ length: batches }, (_, k) => batchViews(buffer, k * SharedRing.batchBytes(capacity, engines), capacity, engines));
+    this.views = Array.from({ length: batches }, (_, k) => batchViews(buffer, k * bytes, capacity, engines, slots));
   }
 
   /** Bytes of one batch; a multiple of 8, so every batch starts aligned. */
-  static batchBytes(capacity: number, engines: number): number {
-    const bytes = capacity * (META_WORDS * 4 + PKT_BYTES + 4 + engines + 2);
+  static batchBytes(capacity: number, engines: number, slots: number): number {
+    const bytes = capacity * (META_WORDS * 4 + PKT_BYTES + 4 + 4 + engines + 2) + (slots + 1) * 4;
     return (bytes + 7) & ~7;
   }
 
-  /** A new ring of `batches` batches. */
-  static create(batches: number, capacity: number, engines: number): SharedRing {
-    return new SharedRing({ buffer: new SharedArrayBuffer(batches * SharedRing.batchBytes(capacity, engines)), batches, capacity, engines });
+  /** A new ring of `batches` batches, shared out among `slots` slots. */
+  static create(batches: number, capacity: number, engines: number, slots: number): SharedRing {
+    const buffer = new SharedArrayBuffer(batches * SharedRing.batchBytes(capacity, engines, slots));
+    return new SharedRing({ buffer, batches, capacity, engines, slots });
   }
 
   /** The same ring, mapped in another thread. */
@@ -77,7 +89,7 @@ export class SharedRing {
   }
 }
 
-function batchViews(buffer: SharedArrayBuffer, at: number, capacity: number, engines: number): RingBatch {
+function batchViews(buffer: SharedArrayBuffer, at: number, capacity: number, engines: number, slots: number): RingBatch {
   let off = at;
   const meta = new Uint32Array(buffer, off, capacity * META_WORDS);
   off += capacity * META_WORDS * 4;
@@ -86,10 +98,14 @@ function batchViews(buffer: SharedArrayBuffer, at: number, capacity: number, eng
   off += capacity * PKT_BYTES;
   const reasons = new Uint32Array(buffer, off, capacity);
   off += capacity * 4;
+  const order = new Uint32Array(buffer, off, capacity);
+  off += capacity * 4;
+  const starts = new Uint32Array(buffer, off, slots + 1);
+  off += (slots + 1) * 4;
   const verdicts = new Uint8Array(buffer, off, capacity * engines);
   off += capacity * engines;
   const departs = new Uint8Array(buffer, off, capacity);
   off += capacity;
   const owner = new Uint8Array(buffer, off, capacity);
-  return { meta, pkts, words, reasons, verdicts, departs, owner };
+  return { meta, pkts, words, reasons, order, starts, verdicts, departs, owner };
 }
