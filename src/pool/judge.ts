@@ -81,7 +81,7 @@ export class SlotJudge {
 
   /**
    * Judges this slot's packets among the first `count` of reader batch `r` (slot `slot` of
-   * `slots`) and writes their verdicts, departures, reason ids and owner into `r` at each
+   * `slots`) and writes their verdicts, departures and reason ids into `r` at each
    * packet's position; the new flows' `at` are positions in `r` too.
    */
   judgeShare(r: RingBatch, count: number, slot: number, slots: number): BatchOutcome {
@@ -91,14 +91,14 @@ export class SlotJudge {
     const n = this.gather(r, slot);
     this.judgedSinceStart += n;
     const outcome = this.judge(b, n);
-    this.scatter(r, n, slot);
+    this.scatter(r, n);
     const at = outcome.newFlows?.at;
     if (at) remap(at, b.offsets);
     return outcome;
   }
 
-  /** Writes the verdicts, departures, reason ids and owner of the slot batch's `n` packets back into `r`. */
-  private scatter(r: RingBatch, n: number, slot: number): void {
+  /** Writes the verdicts, departures and reason ids of the slot batch's `n` packets back into `r` (shareOut wrote their owner). */
+  private scatter(r: RingBatch, n: number): void {
     const b = this.share;
     const e = this.engineNames.length;
     for (let j = 0; j < n; j++) {
@@ -106,7 +106,6 @@ export class SlotJudge {
       for (let k = 0; k < e; k++) r.verdicts[i * e + k] = b.verdicts[j * e + k]!;
       r.departs[i] = b.departs[j]!;
       r.reasons[i] = b.reasons[j]!;
-      r.owner[i] = slot;
     }
   }
 

@@ -22,7 +22,7 @@
  *   starts    (S + 1) × u32        slot s's positions are order[starts[s] .. starts[s+1])
  *   verdicts  C × E bytes          verdict code per packet and engine
  *   departs   C bytes              aws departure number (0: none; src/engines/aws-departure.ts)
- *   owner     C bytes              the slot that judged the packet
+ *   owner     C bytes              the slot that judges the packet (shareOut)
  */
 import { META_WORDS } from '../capture/reader.js';
 import { PKT_BYTES } from '../engines/packet.js';
