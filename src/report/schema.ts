@@ -122,7 +122,7 @@ export interface DeniedFlow {
 /** The worker threads' CPU time per packet at one worker count (medians over the repeats). */
 export interface WorkerCpu {
   readonly workers: number;
-  /** all workers' CPU time over the packets they judged: against one worker's, the cost of splitting */
+  /** all workers' CPU time over the packets they judged: against one worker's, the cost of splitting (and of a core the host slowed) */
   readonly nsPerPacket: number;
   /** the slower worker's CPU time per packet over the faster's: 1 when the cores run alike */
   readonly slowestOverFastest: number;

@@ -46,7 +46,7 @@ function workerCpuText(cpu: readonly WorkerCpu[]): string {
   const one = cpu.find((c) => c.workers === 1);
   const most = cpu.reduce((a, c) => (c.workers > a.workers ? c : a));
   if (!one || most.workers === 1) return '';
-  return ` Worker CPU time per packet judged: ${f.ns(one.nsPerPacket)} with one worker, ${f.ns(most.nsPerPacket)} in all with ${f.int(most.workers)} (${f.ratio(most.nsPerPacket / one.nsPerPacket)}: what splitting the connections costs); the slowest of the ${f.int(most.workers)} spent ${f.ratio(most.slowestOverFastest)} the CPU time per packet of the fastest, which is 1× when the host runs the cores alike.`;
+  return ` Worker CPU time per packet judged: ${f.ns(one.nsPerPacket)} with one worker, ${f.ns(most.nsPerPacket)} in all with ${f.int(most.workers)} (${f.ratio(most.nsPerPacket / one.nsPerPacket)}: what splitting the connections cost, and any core the host slowed); the slowest of the ${f.int(most.workers)} spent ${f.ratio(most.slowestOverFastest)} the CPU time per packet of the fastest, which is 1× when the host runs the cores alike.`;
 }
 
 const CAPTURE_STAGES = [
