@@ -85,7 +85,7 @@ async function verdictCapture(plan: Plan, file: string, engines: readonly Engine
   }
 }
 
-const MAX_RULES_HELP = `chain rules plus map entries the compiled policies may make; beyond, stop with one line instead of using up memory (default ${DEFAULT_MAX_RULES})`;
+const MAX_RULES_HELP = `chain rules plus map entries (maps and aws) the compiled policies may make; beyond, stop with one line instead of using up memory (default ${DEFAULT_MAX_RULES})`;
 
 /** Loads and compiles the cluster under --max-rules, naming its manifests if it is too large. */
 function compileWithLimit(paths: readonly string[], maxRules: string | undefined): Plan {

@@ -150,6 +150,22 @@ describe('limits and output', () => {
     expect(compile(cluster).rules.length).toBeGreaterThan(0);
   });
 
+  it('--max-rules counts the aws engine\'s map entries too: the least limit that compiles, less one, stops while building them', () => {
+    const cluster = clusterFromText('a2a.json', allToAllText(12, 'empty-selector'));
+    const fits = (limit: number) => { try { compile(cluster, { maxRules: limit }); return true; } catch { return false; } };
+    let lo = 1, hi = 1_000_000;
+    while (lo < hi) { const mid = Math.floor((lo + hi) / 2); if (fits(mid)) hi = mid; else lo = mid + 1; }
+    const aws = compile(cluster).aws!.tries.reduce((n, t) => n + t.entries.length, 0);
+    expect(aws).toBeGreaterThan(0);
+    let err: unknown;
+    try { compile(cluster, { maxRules: lo - 1, name: 'a2a.json' }); } catch (e) { err = e; }
+    expect((err as PfsimError).message).toMatch(new RegExp(`^a2a\\.json: the compiled policies exceed ${lo - 1} chain rules and map entries \\(${lo} when stopped, building the aws map entries\\)`));
+    // each aws entry counts once: the chains and the maps alone take exactly that many fewer
+    const stage = (limit: number) => { try { compile(cluster, { maxRules: limit }); return 'none'; } catch (e) { return (e as PfsimError).message.replace(/^.*building the (.*)\);.*$/, '$1'); } };
+    expect(stage(lo - aws)).toBe('aws map entries');
+    expect(stage(lo - aws - 1)).toBe('LPM map entries');
+  });
+
   it('pfsim compile --max-rules prints that line and exits 1; a bad limit is a usage error', () => {
     const file = path('a2a-60.json');
     writeFileSync(file, allToAllText(60, 'empty-selector'));

@@ -36,7 +36,7 @@
 import type { Cluster, Direction } from '../cluster/model.js';
 import { type Cidr, type Family, cidrContainsAddr, cidrCovers, compareCidr, formatCidr, formatIp, hostCidr, maskOf, parseCidr } from '../net/ip.js';
 import { type Block, type PortMatch, type Resolution, type ResolvedPod, type ResolvedRule, ANY_BLOCK } from '../policy/resolve.js';
-import { PROTO_ANY } from './plan.js';
+import { type PlanBudget, PROTO_ANY } from './plan.js';
 
 /** L4 protocol value matching every protocol (ANY_IP_PROTOCOL in the agent) */
 export const AWS_PROTO_ANY = 254;
@@ -383,7 +383,7 @@ function nodeAddresses(cluster: Cluster, nodeName: string | undefined): { primar
   return { primary, others };
 }
 
-function podTries(rp: ResolvedPod, primary: Map<Family, bigint>): AwsTrie[] {
+function podTries(rp: ResolvedPod, primary: Map<Family, bigint>, budget: PlanBudget | undefined): AwsTrie[] {
   const tries: AwsTrie[] = [];
   for (const dir of ['ingress', 'egress'] as const) {
     const side = rp[dir];
@@ -391,14 +391,20 @@ function podTries(rp: ResolvedPod, primary: Map<Family, bigint>): AwsTrie[] {
       const rules = firewallRules(side.rules, family);
       // the controller's catch-all: a direction with no rules at all and no isolation
       if (!side.isolated && side.rules.length === 0) rules.push({ cidr: FAMILY_ANY[family], except: [], l4: [], rules: [], arrival: [0, 0] });
-      tries.push({ id: awsTrieId(rp.id, dir, family), pod: rp.id, dir, family, entries: buildMap(rules, primary.get(family)) });
+      const entries = buildMap(rules, primary.get(family));
+      budget?.take(entries.length, 'aws map entries');
+      tries.push({ id: awsTrieId(rp.id, dir, family), pod: rp.id, dir, family, entries });
     }
   }
   return tries;
 }
 
-/** Builds the agent's maps for every pod of the resolution (deterministic: same input, same plan). */
-export function compileAws(res: Resolution, cluster: Cluster, mode: AwsMode = modeDefault): AwsPlan {
+/**
+ * Builds the agent's maps for every pod of the resolution (deterministic: same input, same
+ * plan). Throws PfsimError PFSIM_ERR_COMPILE (from `budget`) as soon as the entries, with what
+ * the budget already counted, pass its limit.
+ */
+export function compileAws(res: Resolution, cluster: Cluster, mode: AwsMode = modeDefault, budget?: PlanBudget): AwsPlan {
   const pods: AwsPod[] = [];
   const tries: AwsTrie[] = [];
   for (const rp of res.pods) {
@@ -411,7 +417,7 @@ export function compileAws(res: Resolution, cluster: Cluster, mode: AwsMode = mo
       nodeIps: [...primary.values()].map(formatIp),
       otherNodeIps: others.map(formatIp),
     });
-    if (applied) tries.push(...podTries(rp, primary));
+    if (applied) tries.push(...podTries(rp, primary, budget));
   }
   return { mode, pods, tries: tries.sort((a, b) => a.id - b.id) };
 }

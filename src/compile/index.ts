@@ -38,7 +38,7 @@ export function compile(cluster: Cluster, options: CompileOptions = {}): Plan {
     rules,
     chain: { ipv4: compileChainTable(res, 4, budget), ipv6: compileChainTable(res, 6, budget) },
     maps: compileMaps(res, budget),
-    aws: compileAws(res, cluster),
+    aws: compileAws(res, cluster, undefined, budget),
   };
 }
 
