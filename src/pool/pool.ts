@@ -1,9 +1,10 @@
 /**
  * Replays a capture through a pool of workers. The main thread reads the capture (the native
  * streaming reader) straight into a reader batch in shared memory (ring.ts) and names that
- * batch to every worker, its packet positions sorted by the slot their connection hashes to, the
- * same in both directions (flow-hash.ts); each worker takes its own run of them and judges them in order with its own stateful engines,
- * so every connection sees its packets in trace order with its conntrack in one place. The
+ * batch to every worker, its packet positions sorted by the slot their connection hashes to,
+ * the same in both directions (flow-hash.ts); each worker takes its own run of them and judges
+ * them in order with its own stateful engines, so every connection sees its packets in trace
+ * order with its conntrack in one place. The
  * verdicts come back in the same shared batch, at each packet's position: per-packet output
  * is read off in trace order with no merge and no copy.
  *
