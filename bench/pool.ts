@@ -44,7 +44,7 @@ import type { PoolScaling, Spread, WorkerCpu } from '../src/report/schema.js';
 import { openCapture } from '../src/capture/reader.js';
 import { Replayer, replayCapture } from '../src/verdict/replay.js';
 import { FlowTable } from '../src/verdict/summary.js';
-import { spread } from './stats.js';
+import { median, spread } from './stats.js';
 import { filtersFor, ROOT } from './suite.js';
 import { ensureTrace, TRAFFIC_VERSION } from './traffic.js';
 import { scaleCluster } from './workloads.js';
@@ -151,10 +151,6 @@ function workerCpu(counts: readonly number[], contenders: readonly Contender[]):
     out.push({ workers: counts[i]!, nsPerPacket: median(all), slowestOverFastest: median(perPacket.map((p) => Math.max(...p) / Math.min(...p))) });
   }
   return out;
-}
-
-function median(xs: readonly number[]): number {
-  return spread([...xs]).median;
 }
 
 /** A full garbage collection, callable without starting node with --expose-gc. */
