@@ -1,12 +1,12 @@
 /** cluster → plan: the one entry point every engine and output format goes through. */
 import type { Cluster } from '../cluster/model.js';
-import { PfsimError } from '../errors.js';
 import { formatIp } from '../net/ip.js';
 import { resolve } from '../policy/resolve.js';
 import { compileChainTable } from './chain.js';
 import { compileMaps } from './maps.js';
 import { compileAws } from './aws.js';
 import { type Plan, type PlanPod, type PlanRule, DEFAULT_MAX_RULES, PLAN_VERSION, PlanBudget } from './plan.js';
+import { parseCount } from '../options.js';
 
 export interface CompileOptions {
   /** chain rules plus map entries at most (default DEFAULT_MAX_RULES); --max-rules */
@@ -44,7 +44,5 @@ export function compile(cluster: Cluster, options: CompileOptions = {}): Plan {
 
 /** Parses --max-rules: a positive integer. Throws PfsimError PFSIM_ERR_USAGE otherwise. */
 export function parseMaxRules(text: string): number {
-  const n = /^\d+$/.test(text.trim()) ? Number(text.trim()) : Number.NaN;
-  if (!(n >= 1 && Number.isSafeInteger(n))) throw new PfsimError('PFSIM_ERR_USAGE', `--max-rules: "${text}" is not a positive integer`);
-  return n;
+  return parseCount('--max-rules', text);
 }

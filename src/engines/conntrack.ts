@@ -34,8 +34,8 @@
  * The tc and bpf engines keep the kernel's LRU hash map: they age by the kernel's clock and
  * evict the least recently used entry when full (native/bpf/pfsim_tc.bpf.c).
  */
-import { PfsimError } from '../errors.js';
 import { PKT_BYTES, PKT_F_ACK, PKT_F_FIN, PKT_F_RST, PKT_F_SYN } from './packet.js';
+import { parseCount } from '../options.js';
 
 /** entry bits (as PFS_CT_* in native/src/conntrack.h) */
 export const CT_REPLIED = 0x01;
@@ -449,7 +449,5 @@ function bswap(x: number): number {
 
 /** Parses --ct-max: an integer from 1 to 2^27 (conntrack entries), or PfsimError PFSIM_ERR_USAGE. */
 export function parseCtMax(text: string): number {
-  const n = /^\d+$/.test(text.trim()) ? Number(text.trim()) : Number.NaN;
-  if (!(n >= 1 && n <= 1 << 27)) throw new PfsimError('PFSIM_ERR_USAGE', `--ct-max: "${text}" is not an integer in 1..${1 << 27}`);
-  return n;
+  return parseCount('--ct-max', text, 1 << 27);
 }

@@ -6,10 +6,10 @@
 import { availableParallelism } from 'node:os';
 import type { Plan } from '../compile/plan.js';
 import type { EngineName } from '../engines/engine.js';
-import { PfsimError } from '../errors.js';
 import type { ReplaySink } from '../verdict/replay.js';
 import { MAX_WORKERS, type PoolReplayResult, ReplayPool } from './pool.js';
 import { ReplayProgress } from './progress.js';
+import { parseCount } from '../options.js';
 
 /** The default --workers: one per core the process may use. */
 export function defaultWorkers(): number {
@@ -18,9 +18,7 @@ export function defaultWorkers(): number {
 
 /** Parses a --workers value: an integer in 1..MAX_WORKERS, or PfsimError PFSIM_ERR_USAGE. */
 export function parseWorkers(text: string): number {
-  const n = /^\d+$/.test(text.trim()) ? Number(text.trim()) : Number.NaN;
-  if (!(n >= 1 && n <= MAX_WORKERS)) throw new PfsimError('PFSIM_ERR_USAGE', `--workers: "${text}" is not an integer in 1..${MAX_WORKERS}`);
-  return n;
+  return parseCount('--workers', text, MAX_WORKERS);
 }
 
 export interface PooledReplayOptions {

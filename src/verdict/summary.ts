@@ -7,8 +7,8 @@
  * are listed one by one, and the packets of every later one are added up in `others`, so
  * packets in = packets of the listed flows + others + skipped, always.
  */
-import { PfsimError } from '../errors.js';
 import type { PacketVerdict } from './replay.js';
+import { parseCount } from '../options.js';
 
 export interface FlowSummary {
   readonly flow: string;
@@ -42,9 +42,7 @@ export const DEFAULT_MAX_FLOWS = 250_000;
 
 /** Parses --max-flows: an integer ≥ 1, or PfsimError PFSIM_ERR_USAGE. */
 export function parseMaxFlows(text: string): number {
-  const n = /^\d+$/.test(text.trim()) ? Number(text.trim()) : Number.NaN;
-  if (!(n >= 1 && Number.isSafeInteger(n))) throw new PfsimError('PFSIM_ERR_USAGE', `--max-flows: "${text}" is not a positive integer`);
-  return n;
+  return parseCount('--max-flows', text);
 }
 
 export interface ReplaySummary {
