@@ -94,7 +94,8 @@ describe('replay pool equals the sequential replay', () => {
   for (const c of cases) {
     it(`${c.name}: per-packet verdicts in trace order and the flow summary`, async () => {
       const ref = sequential(trace);
-      const pool = await ReplayPool.open(plan, ENGINES, { workers: c.workers, inThread: c.inThread ?? false, batchSize: BATCH });
+      // batches of 5, 10, 20, 40, then BATCH packets: the ramp and full batches alike
+      const pool = await ReplayPool.open(plan, ENGINES, { workers: c.workers, inThread: c.inThread ?? false, batchSize: BATCH, firstBatch: 5 });
       try {
         const got: { v: PacketVerdict; wire: number }[] = [];
         const r = await pool.replay(trace, { sink: { packet: (v, wire) => got.push({ v, wire }) } });
@@ -435,6 +436,8 @@ describe('failures', () => {
     // a replacement thread has no engines: it must refuse, not judge from empty conntrack
     const again = await pool.replay(trace).then(() => undefined, (e: unknown) => e);
     expect((again as PfsimError).code).toBe('PFSIM_ERR_WORKER');
+    // 'start' goes ahead of the first batch unawaited: its failure still ends the replay
+    expect((again as PfsimError).message).toMatch(/^replay worker 2: /);
     await pool.close();
     expect(pool.threads).toEqual([]);
   }, 60_000);
@@ -457,6 +460,7 @@ describe('failures', () => {
   it('bad pool options are usage errors', async () => {
     for (const w of [0, -1, 1.5, 255]) await expect(ReplayPool.open(plan, ENGINES, { workers: w })).rejects.toMatchObject({ code: 'PFSIM_ERR_USAGE' });
     await expect(ReplayPool.open(plan, ENGINES, { workers: 2, inThread: true })).rejects.toMatchObject({ code: 'PFSIM_ERR_USAGE' });
+    for (const firstBatch of [0, 65, 2.5]) await expect(ReplayPool.open(plan, ENGINES, { workers: 1, batchSize: 64, firstBatch })).rejects.toMatchObject({ code: 'PFSIM_ERR_USAGE' });
     for (const t of ['0', 'two', '2.5', '', '-3', '1e3']) expect(() => parseWorkers(t)).toThrow(/^--workers: /);
     expect(parseWorkers('3')).toBe(3);
   });
