@@ -294,15 +294,18 @@ describe('workers', () => {
       await Promise.all([worker.start(mode), here.start(mode)]);
       const verdicts = shared.batch(1).verdicts.subarray(0, count * 2);
       expect(verdicts.every((v) => v === 0)).toBe(true);
-      const outcome = await worker.judge(1, count);
-      const ref = await here.judge(1, count);
+      const outcome = await worker.judge(1, count, 5000);
+      const ref = await here.judge(1, count, 5000);
       // written by the worker thread into memory this thread sees: nothing came back but the outcome
       expect(verdicts).toEqual(local.batch(1).verdicts.subarray(0, count * 2));
       expect([...verdicts].filter((v) => v === 1).length).toBe(count); // 30 → web:80 allowed, rogue denied, per engine
       expect(shared.batch(0).verdicts.every((v) => v === 0)).toBe(true); // the other batch untouched
       expect(outcome.newReasons).toEqual(ref.newReasons);
-      expect([...outcome.newFlows!.at]).toEqual([...Array(count).keys()]);
-      expect(await worker.flows()).toEqual(await here.flows());
+      const flows = await worker.flows();
+      expect(flows).toEqual(await here.flows());
+      // every packet opened a flow: each one's first packet is its own place in the trace
+      expect([...flows.first]).toEqual([...Array(count).keys()].map((i) => 5000 + i));
+      expect(flows.names.split('\n').slice(0, 2)).toEqual(['TCP 10.1.0.30:30000 -> 10.1.0.10:80', 'TCP 10.1.0.40:30001 -> 10.1.0.10:80']);
     } finally {
       await Promise.all([worker.close(), here.close()]);
     }
@@ -447,9 +450,9 @@ describe('failures', () => {
     try {
       await slot.init();
       await slot.start({ flows: true, perPacket: false });
-      await slot.judge(0, 0);
+      await slot.judge(0, 0, 0);
       (slot as unknown as { seq: number }).seq = 5; // as if batches 1..4 had overtaken
-      const err = await slot.judge(1, 0).then(() => undefined, (e: unknown) => e);
+      const err = await slot.judge(1, 0, 0).then(() => undefined, (e: unknown) => e);
       expect(err).toBeInstanceOf(PfsimError);
       expect((err as PfsimError).message).toBe('replay worker 1: batch 5 arrived when batch 1 was due');
     } finally {

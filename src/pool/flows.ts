@@ -4,10 +4,10 @@
  * open-addressing table keyed by the canonical 5-tuple (the lower {address, port} end first,
  * as in conntrack), and their counters in typed arrays.
  *
- * What leaves the accumulator, and when: each batch hands out its NEW flows (where their first
- * packet sits in the batch, and their names), so the main thread can make the flow objects
- * while the workers go on judging; at the end only the counters leave, as typed arrays.
- * Together they equal src/verdict/summary.ts FlowTable's result for the same packets: one flow
+ * Nothing leaves the accumulator while the replay runs: at the end its flows leave in typed
+ * arrays and one string of names, by transfer, and the main thread puts the flows of every
+ * slot in the order of their first packets' places in the trace (collect.ts). Together they
+ * equal src/verdict/summary.ts FlowTable's result for the same packets: one flow
  * per {protocol, unordered pair of ends}, named after its first packet, the first packet's
  * verdict per engine and reason, packets, wire bytes, packets allowed per engine, packets the
  * engines disagreed on, packets the aws engine departed on by reason code.
@@ -28,17 +28,19 @@ const KEY_WORDS = 10; // end a (4), end b (4), ports (1), protocol (1)
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 const INITIAL_FLOWS = 1024;
 
-/** The flows first seen in one batch, in the order they were seen (their ids follow on). */
-export interface NewFlows {
-  /** position in the batch of each new flow's first packet (ascending) */
-  readonly at: Uint32Array;
-  /** every new flow's name (`TCP 10.0.0.1:40000 -> 10.0.0.2:80`), each ended by '\n' */
-  readonly names: string;
-}
-
 /** Every flow's counters at the end of a replay, indexed by flow id (first-seen order). */
 export interface FlowCounters {
   readonly count: number;
+  /** each flow's first packet's place in the trace (ascending: ids are in first-seen order) */
+  readonly first: Float64Array;
+  /** each flow's first packet's verdict code, `engines` entries per flow in engine order */
+  readonly verdicts: Uint8Array;
+  /** each flow's first packet's reason id, in the slot's list (BatchOutcome.newReasons) */
+  readonly reasons: Uint32Array;
+  /** every flow's name (`TCP 10.0.0.1:40000 -> 10.0.0.2:80`), each ended by '\n' */
+  readonly names: string;
+  /** where each flow's name ends in `names` (its '\n' excluded) */
+  readonly nameEnds: Uint32Array;
   readonly packets: Float64Array;
   readonly bytes: Float64Array;
   readonly disagreements: Uint32Array;
@@ -62,7 +64,7 @@ export interface OtherCounters {
 
 /** The buffers of `c`, for a transferList. */
 export function counterBuffers(c: FlowCounters): ArrayBuffer[] {
-  return [c.packets, c.bytes, c.disagreements, c.allowed].map((a) => a.buffer as ArrayBuffer);
+  return [c.first, c.verdicts, c.reasons, c.nameEnds, c.packets, c.bytes, c.disagreements, c.allowed].map((a) => a.buffer as ArrayBuffer);
 }
 
 export class FlowAccumulator {
@@ -71,6 +73,10 @@ export class FlowAccumulator {
   /** table slot → flow id + 1 (0 = empty) */
   private slots = new Int32Array(INITIAL_FLOWS * 2);
   private keys = new Int32Array(INITIAL_FLOWS * KEY_WORDS);
+  private first = new Float64Array(INITIAL_FLOWS);
+  private firstVerdicts: Uint8Array;
+  private reasons = new Uint32Array(INITIAL_FLOWS);
+  private nameEnds = new Uint32Array(INITIAL_FLOWS);
   private packets = new Float64Array(INITIAL_FLOWS);
   private bytes = new Float64Array(INITIAL_FLOWS);
   private disagreements = new Uint32Array(INITIAL_FLOWS);
@@ -80,14 +86,12 @@ export class FlowAccumulator {
   private count = 0;
   private limit = Number.POSITIVE_INFINITY;
   private others: { packets: number; bytes: number; disagreements: number; allowed: number[]; departures: Map<number, number> } | undefined;
-  /** the flows first seen since the last newFlows() */
-  private fresh = new Uint32Array(256);
-  private freshCount = 0;
   private readonly names = new AsciiWriter();
 
   constructor(engines: number) {
     this.engines = engines;
     this.allowed = new Uint32Array(INITIAL_FLOWS * engines);
+    this.firstVerdicts = new Uint8Array(INITIAL_FLOWS * engines);
   }
 
   get flows(): number {
@@ -96,16 +100,18 @@ export class FlowAccumulator {
 
   /**
    * Counts judged packet `i` of `pkts` (`words`: the same records as u32), `wire` bytes long,
-   * whose verdicts are at `i` of `outs` (one array per engine), on which the engines `agree`
-   * or not and the aws engine departs (`departure`, 0: not). Returns whether it opened a new flow.
+   * at place `at` of the trace, whose verdicts are at `i` of `outs` (one array per engine), on
+   * which the engines `agree` or not and the aws engine departs (`departure`, 0: not).
+   * Returns the id of the flow it opened, or -1 when it opened none (then give the new flow
+   * its reason: setReason).
    */
-  add(pkts: Uint8Array, words: Uint32Array, i: number, wire: number, outs: readonly Uint32Array[], agree: boolean, departure: number): boolean {
+  add(pkts: Uint8Array, words: Uint32Array, i: number, at: number, wire: number, outs: readonly Uint32Array[], agree: boolean, departure: number): number {
     const before = this.count;
-    const id = this.findOrInsert(this.canonicalKey(pkts, words, i), pkts, i);
+    const id = this.findOrInsert(this.canonicalKey(pkts, words, i), pkts, i, at, outs);
     const e = this.engines;
     if (id < 0) {
       this.addOther(wire, outs, i, agree, departure);
-      return false;
+      return -1;
     }
     this.packets[id]!++;
     this.bytes[id]! += wire;
@@ -116,7 +122,12 @@ export class FlowAccumulator {
       if (d === undefined) this.departures.set(id, (d = new Map()));
       d.set(departure, (d.get(departure) ?? 0) + 1);
     }
-    return this.count !== before;
+    return this.count !== before ? id : -1;
+  }
+
+  /** Flow `id`'s reason id (its first packet's), in the slot's list. */
+  setReason(id: number, reason: number): void {
+    this.reasons[id] = reason;
   }
 
   /** The packets of a connection beyond the limit. */
@@ -129,18 +140,12 @@ export class FlowAccumulator {
     if (departure !== 0) o.departures.set(departure, (o.departures.get(departure) ?? 0) + 1);
   }
 
-  /** The flows first seen since the last call, and starts a new list. */
-  newFlows(): NewFlows {
-    const at = this.fresh.slice(0, this.freshCount);
-    this.freshCount = 0;
-    return { at, names: this.names.take() };
-  }
-
   /** Every flow's counters, copied (the accumulator can go on). */
   counters(): FlowCounters {
     const n = this.count;
     return {
-      count: n, packets: this.packets.slice(0, n), bytes: this.bytes.slice(0, n),
+      count: n, first: this.first.slice(0, n), verdicts: this.firstVerdicts.slice(0, n * this.engines), reasons: this.reasons.slice(0, n),
+      names: this.names.read(), nameEnds: this.nameEnds.slice(0, n), packets: this.packets.slice(0, n), bytes: this.bytes.slice(0, n),
       disagreements: this.disagreements.slice(0, n), allowed: this.allowed.slice(0, n * this.engines),
       departures: [...this.departures].map(([id, d]) => [id, codes(d)] as const),
       ...(this.others ? { others: { ...this.others, allowed: [...this.others.allowed], departures: codes(this.others.departures) } } : {}),
@@ -154,7 +159,6 @@ export class FlowAccumulator {
     this.slots.fill(0);
     this.departures.clear();
     this.count = 0;
-    this.freshCount = 0;
     this.names.take();
     this.packets.fill(0);
     this.bytes.fill(0);
@@ -182,14 +186,14 @@ export class FlowAccumulator {
     return keyHash(t, 0);
   }
 
-  private findOrInsert(h: number, pkts: Uint8Array, i: number): number {
+  private findOrInsert(h: number, pkts: Uint8Array, i: number, at: number, outs: readonly Uint32Array[]): number {
     const t = this.tmp;
     const mask = this.slots.length - 1;
     for (let s = h & mask; ; s = (s + 1) & mask) {
       const v = this.slots[s]!;
       if (v === 0) {
         if (this.count >= this.limit) return -1;
-        const id = this.insert(pkts, i);
+        const id = this.insert(pkts, i, at, outs);
         this.slots[s] = id + 1;
         if (this.count * 2 > this.slots.length) this.rehash();
         return id;
@@ -201,15 +205,17 @@ export class FlowAccumulator {
     }
   }
 
-  /** A new flow from packet `i`: its key (in `tmp`), its place in the batch, its name. */
-  private insert(pkts: Uint8Array, i: number): number {
+  /** A new flow from packet `i` at place `at` of the trace: its key (in `tmp`), first verdicts, name. */
+  private insert(pkts: Uint8Array, i: number, at: number, outs: readonly Uint32Array[]): number {
     if (this.count === this.packets.length) this.grow();
     const id = this.count++;
+    const e = this.engines;
     this.keys.set(this.tmp, id * KEY_WORDS);
-    if (this.freshCount === this.fresh.length) this.fresh = widened(this.fresh, this.fresh.length * 2);
-    this.fresh[this.freshCount++] = i;
+    this.first[id] = at;
+    for (let k = 0; k < e; k++) this.firstVerdicts[id * e + k] = outs[k]![i * OUT_WORDS]!;
     const o = i * PKT_BYTES;
     writeFlowName(this.names, protoName(pkts[o + PKT_OFF_PROTO]!), pkts, o + PKT_OFF_SADDR, portAt(pkts, o + PKT_OFF_SPORT), o + PKT_OFF_DADDR, portAt(pkts, o + PKT_OFF_DPORT));
+    this.nameEnds[id] = this.names.length - 1;
     return id;
   }
 
@@ -217,6 +223,10 @@ export class FlowAccumulator {
   private grow(): void {
     const n = this.packets.length * 2;
     this.keys = widened(this.keys, n * KEY_WORDS);
+    this.first = widened(this.first, n);
+    this.firstVerdicts = widened(this.firstVerdicts, n * this.engines);
+    this.reasons = widened(this.reasons, n);
+    this.nameEnds = widened(this.nameEnds, n);
     this.packets = widened(this.packets, n);
     this.bytes = widened(this.bytes, n);
     this.disagreements = widened(this.disagreements, n);
@@ -253,7 +263,7 @@ function keyHash(key: Int32Array, off: number): number {
   return h >>> 0;
 }
 
-type Counters = Int32Array | Uint32Array | Float64Array;
+type Counters = Int32Array | Uint32Array | Uint8Array | Float64Array;
 
 /** A copy of `a` in a new array of the same type, `length` long. */
 function widened<T extends Counters>(a: T, length: number): T {

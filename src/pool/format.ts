@@ -49,9 +49,14 @@ export class AsciiWriter {
     }
   }
 
+  /** Everything written so far, as one string; the writer keeps it. */
+  read(): string {
+    return Buffer.from(this.buf.buffer, this.buf.byteOffset, this.pos).toString('latin1');
+  }
+
   /** Everything written, as one string; the writer starts over. */
   take(): string {
-    const s = Buffer.from(this.buf.buffer, this.buf.byteOffset, this.pos).toString('latin1');
+    const s = this.read();
     this.pos = 0;
     return s;
   }

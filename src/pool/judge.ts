@@ -3,12 +3,11 @@
  * the packets at its own run of positions (the reader sorted them by slot: shareOut in
  * flow-hash.ts), compacts them into its own slot batch, and the
  * engines of a Replayer (loaded once from the plan, stateful) judge them in order; every
- * packet's verdict codes, aws departure and reason id go back into the reader batch at the
- * packet's own position. Per-connection counters accumulate in a
- * FlowAccumulator; the first packet of each new flow also gets its reason id in the batch
- * (every packet does, in per-packet mode), so the main thread can describe new flows while the
- * workers go on, and merge per-packet output in trace order. Runs inside a pool worker, or on
- * the main thread when there is a single slot.
+ * packet's verdict codes, aws departure and reason id (per-packet mode) go back into the
+ * reader batch at the packet's own position, so the main thread can give per-packet output in
+ * trace order. Per-connection counters accumulate in a FlowAccumulator, each flow with its
+ * first packet's place in the trace, verdicts and reason id; they leave at the end. Runs inside
+ * a pool worker, or on the main thread when there is a single slot.
  */
 import type { Plan } from '../compile/plan.js';
 import type { EngineName } from '../engines/engine.js';
@@ -19,7 +18,7 @@ import { META_FIXED_INFO, META_FIXED_PORTS, META_ORIGLEN, META_SEC_LO, META_WORD
 import { SlotBatch } from './batch.js';
 import { PKT_WORDS } from './flow-hash.js';
 import type { RingBatch } from './ring.js';
-import { FlowAccumulator, type FlowCounters, type NewFlows } from './flows.js';
+import { FlowAccumulator, type FlowCounters } from './flows.js';
 
 /** What a replay wants from its slots. */
 export interface JudgeMode {
@@ -39,8 +38,6 @@ export interface BatchOutcome {
    * the main thread can keep the same list by appending them batch after batch.
    */
   readonly newReasons: readonly string[];
-  /** flows mode: the flows first seen in this batch */
-  readonly newFlows?: NewFlows;
 }
 
 export class SlotJudge {
@@ -55,6 +52,8 @@ export class SlotJudge {
   private judgedSinceStart = 0;
   /** this slot's packets of the reader batch being judged */
   private readonly share: SlotBatch;
+  /** the trace's place of the first packet of the reader batch being judged */
+  private base = 0;
 
   /** Loads every engine from the plan; throws (with nothing left open) if one cannot load. */
   constructor(plan: Plan, engines: readonly EngineName[], capacity: number, opts: ReplayerOptions = {}) {
@@ -81,19 +80,18 @@ export class SlotJudge {
 
   /**
    * Judges this slot's packets among the first `count` of reader batch `r` (slot `slot` of
-   * `slots`) and writes their verdicts, departures and reason ids into `r` at each
-   * packet's position; the new flows' `at` are positions in `r` too.
+   * `slots`), whose first packet is packet `base` of the trace, and writes their verdicts,
+   * departures and reason ids into `r` at each packet's position.
    */
-  judgeShare(r: RingBatch, count: number, slot: number, slots: number): BatchOutcome {
+  judgeShare(r: RingBatch, count: number, slot: number, slots: number, base: number): BatchOutcome {
     if (count > this.share.capacity) throw new RangeError(`reader batch of ${count} packets, slot batch of ${this.share.capacity}`);
     const b = this.share;
     if (r.starts.length !== slots + 1 || r.starts[slots]! > count) throw new RangeError(`reader batch shared out among ${r.starts.length - 1} slots (${r.starts[r.starts.length - 1]} packets), judged as slot ${slot} of ${slots} with ${count}`);
     const n = this.gather(r, slot);
     this.judgedSinceStart += n;
+    this.base = base;
     const outcome = this.judge(b, n);
     this.scatter(r, n);
-    const at = outcome.newFlows?.at;
-    if (at) remap(at, b.offsets);
     return outcome;
   }
 
@@ -133,12 +131,13 @@ export class SlotJudge {
     const outs = this.replayer.classifyCompact(b.pkts, count, b.views, b.times);
     const newReasons: string[] = [];
     const disagreements = this.account(b, count, outs, newReasons);
-    return this.mode.flows ? { disagreements, newReasons, newFlows: this.flows.newFlows() } : { disagreements, newReasons };
+    return { disagreements, newReasons };
   }
 
   /**
    * Per packet of `b`: agreement, verdict codes and departure into `b`, flow counters, reason
-   * id where it is read; returns the packets the engines disagreed on. (The loop has a function
+   * id where it is read (every packet's in per-packet mode, a new flow's); returns the packets
+   * the engines disagreed on. (The loop has a function
    * of its own with nothing after it: V8 compiles a long loop on stack replacement, and code
    * after the loop that has not run yet then deoptimises it at every batch.)
    */
@@ -160,9 +159,12 @@ export class SlotJudge {
       if (!agree) disagreements++;
       b.departs[i] = dep;
       for (let k = 0; k < engines; k++) b.verdicts[i * engines + k] = outs[k]![i * OUT_WORDS]!;
-      const opened = flows && this.flows.add(b.pkts, b.words, i, b.wire[i]!, outs, agree, dep);
+      const opened = flows ? this.flows.add(b.pkts, b.words, i, this.base + b.offsets[i]!, b.wire[i]!, outs, agree, dep) : -1;
       // describing is the costly part: only where someone reads it
-      if (perPacket || opened) b.reasons[i] = this.reasonId(first.describe(b.pkts, outs[0]!, i), newReasons);
+      if (!perPacket && opened < 0) continue;
+      const reason = this.reasonId(first.describe(b.pkts, outs[0]!, i), newReasons);
+      b.reasons[i] = reason;
+      if (opened >= 0) this.flows.setReason(opened, reason);
     }
     return disagreements;
   }
@@ -193,9 +195,4 @@ export class SlotJudge {
     }
     return id;
   }
-}
-
-/** Slot-batch positions in `at` become reader-batch positions (`offsets`). */
-function remap(at: Uint32Array, offsets: Uint32Array): void {
-  for (let x = 0; x < at.length; x++) at[x] = offsets[at[x]!]!;
 }

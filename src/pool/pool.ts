@@ -8,15 +8,16 @@
  * verdicts come back in the same shared batch, at each packet's position: per-packet output
  * is read off in trace order with no merge and no copy.
  *
- * Results: per-connection counters are kept in the workers. Each judged batch reports the
- * flows it opened; the main thread makes their objects as batches settle, in the order of
- * their first packets (FlowTable's first-seen order), while the workers go on, and fills in
- * the counters at the end (collect.ts). Packets the reader could not parse are judged by no
- * worker: they come out as "skip" in their place.
+ * Results: per-connection flows are kept in the workers, each with its first packet's place
+ * in the trace. Only at the end do they come to the main thread (typed arrays and one string of
+ * names per worker), which puts them in the order of their first packets (FlowTable's
+ * first-seen order) and makes their objects (collect.ts): while the workers judge, the main
+ * thread only reads. Packets the reader could not parse are judged by no worker: they come out
+ * as "skip" in their place.
  *
- * The main thread's share of the work (the parse, one object per flow) bounds the speed-up:
- * on two cores, two workers and the main thread share them. Each worker's share is its own
- * packets only.
+ * The main thread's share of the work (the read and parse while the replay streams, the flow
+ * objects after it) bounds the speed-up: on two cores, two workers and the main thread share
+ * them. Each worker's share is its own packets only.
  *
  * Error contract: open() and replay() reject with a PfsimError (a worker's failure as
  * `replay worker N: …`, its code kept; PFSIM_ERR_WORKER when a thread died; capture errors
@@ -36,6 +37,7 @@ import { protoName, type PacketVerdict, type ReplayResult, type ReplaySink, verd
 import { DEFAULT_MAX_FLOWS, type ReplaySummary } from '../verdict/summary.js';
 import { FlowCollector } from './collect.js';
 import type { BatchOutcome } from './judge.js';
+import type { FlowCounters } from './flows.js';
 import type { SlotUsage, WorkerInfo } from './protocol.js';
 import { shareOut } from './flow-hash.js';
 import { type RingBatch, SharedRing } from './ring.js';
@@ -126,13 +128,19 @@ interface Run {
   readonly skippedBy: Record<string, number>;
   /** per slot: reason texts by id, appended from each reply in order */
   readonly reasons: string[][];
-  /** summary mode: the flows, made as batches settle */
+  /** summary mode: puts every slot's flows together at the end */
   readonly flows: FlowCollector | undefined;
   /**
    * every slot's 'start' (sent ahead of the first batch, which each slot takes after it): the
    * reader does not wait for it, the first settle does
    */
   readonly started: Promise<unknown>;
+  /**
+   * what every slot counted and spent, asked for right after the last batch went out (each
+   * slot answers after judging it): one slot's answer is made while another still judges
+   */
+  counters?: Promise<FlowCounters[]>;
+  usage?: Promise<SlotUsage[]>;
   disagreements: number;
   failure: PfsimError | undefined;
 }
@@ -234,7 +242,7 @@ export class ReplayPool {
       };
       const totals = await this.stream(file, run, opts);
       await started;
-      const usage = opts.usage ? { usage: await Promise.all(this.slots.map((s) => s.usage())) } : {};
+      const usage = run.usage ? { usage: await run.usage } : {};
       const result = { totals, judged: totals.ok, disagreements: run.disagreements, ...usage };
       if (!summary) return result;
       return { ...result, summary: await this.summarise(totals, run, run.flows!) };
@@ -303,19 +311,29 @@ export class ReplayPool {
           break;
         }
         if (shareOut(r, count, this.slots.length) > 0) this.countSkips(r, count, run);
-        pending.push({ base, count, k, parts: this.slots.map((_, s) => this.send(s, k, count, run)) });
+        pending.push({ base, count, k, parts: this.slots.map((_, s) => this.send(s, k, count, base, run)) });
         base += count;
         want = Math.min(want * 2, this.batchSize);
         opts.onProgress?.({ packets: base, bytes: reader.totals().bytes });
       }
+      if (readError === undefined) this.askForResults(run, opts);
       while (pending.length > 0) await done();
       if (readError !== undefined) throw readError;
       return reader.totals();
     } finally {
       // on failure: let every task already sent finish, so nothing runs after we return
-      await Promise.allSettled([run.started, ...pending.flatMap((p) => p.parts)]);
+      await Promise.allSettled([run.started, ...pending.flatMap((p) => p.parts), run.counters, run.usage]);
       reader.close();
     }
+  }
+
+  /** Asks every slot for its flow counters (summary mode) and usage (if wanted), behind its last batch. */
+  private askForResults(run: Run, opts: PoolReplayOptions): void {
+    if (run.flows) run.counters = Promise.all(this.slots.map((s) => s.flows()));
+    if (opts.usage) run.usage = Promise.all(this.slots.map((s) => s.usage()));
+    // awaited after the last settle: a failure must not count as unhandled meanwhile
+    run.counters?.catch(() => undefined);
+    run.usage?.catch(() => undefined);
   }
 
   /** Counts the packets of a reader batch that the reader skipped, by reason. */
@@ -329,8 +347,8 @@ export class ReplayPool {
   }
 
   /** Names ring batch `k` to slot `s`; the promise never rejects (a failure is kept in `run`). */
-  private send(s: number, k: number, count: number, run: Run): Promise<BatchOutcome | undefined> {
-    return this.slots[s]!.judge(k, count).then(
+  private send(s: number, k: number, count: number, base: number, run: Run): Promise<BatchOutcome | undefined> {
+    return this.slots[s]!.judge(k, count, base).then(
       (r) => r,
       (e: unknown) => {
         run.failure ??= e instanceof PfsimError ? e : new PfsimError('PFSIM_ERR_WORKER', `replay worker ${s + 1}: ${String(e)}`);
@@ -339,7 +357,7 @@ export class ReplayPool {
     );
   }
 
-  /** Waits for one reader batch, makes the flows it opened, emits its per-packet verdicts in order. */
+  /** Waits for one reader batch, takes in its new reasons, emits its per-packet verdicts in order. */
   private async settle(p: Pending, run: Run): Promise<void> {
     await run.started;
     const parts = await Promise.all(p.parts);
@@ -349,7 +367,6 @@ export class ReplayPool {
       run.disagreements += o!.disagreements;
       for (const text of o!.newReasons) run.reasons[s]!.push(text);
     });
-    run.flows?.add(r, parts.map((o, s) => (o?.newFlows ? { newFlows: o.newFlows, reasons: run.reasons[s]! } : undefined)));
     if (run.sink?.packet) this.emit(p, r, run);
   }
 
@@ -380,9 +397,9 @@ export class ReplayPool {
     }
   }
 
-  /** The flows made as batches settled, with every slot's counters, in report order. */
+  /** Every slot's flows, put in first-seen order and made into their objects, in report order. */
   private async summarise(totals: CaptureTotals, run: Run, collector: FlowCollector): Promise<ReplaySummary> {
-    const { flows, others, departures } = collector.finish(await Promise.all(this.slots.map((s) => s.flows())));
+    const { flows, others, departures } = collector.finish(await run.counters!, run.reasons);
     return {
       flows, ...(others ? { others } : {}), packets: totals.packets, judged: totals.ok, skipped: totals.skipped, skippedBy: { ...run.skippedBy },
       disagreements: run.disagreements, ...(departures ? { departures } : {}),

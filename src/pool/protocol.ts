@@ -32,10 +32,11 @@ export type WorkerTask =
   /** reset conntrack, flows and reasons for a new replay */
   | { readonly op: 'start'; readonly mode: JudgeMode }
   /**
-   * judge this slot's packets among the first `count` of ring batch `batch`. `seq` counts the
-   * batches since 'start' (0, 1, …): the worker refuses one out of turn.
+   * judge this slot's packets among the first `count` of ring batch `batch`, whose first packet
+   * is packet `base` of the trace. `seq` counts the batches since 'start' (0, 1, …): the
+   * worker refuses one out of turn.
    */
-  | { readonly op: 'judge'; readonly batch: number; readonly count: number; readonly seq: number }
+  | { readonly op: 'judge'; readonly batch: number; readonly count: number; readonly base: number; readonly seq: number }
   /** this slot's flow counters, by flow id */
   | { readonly op: 'flows' }
   /** the thread's CPU time and packets judged since 'start' */

@@ -15,8 +15,8 @@
  * Layout of batch k for capacity C, E engines and S slots (u32 arrays first, so every view is aligned):
  *   meta      C × META_WORDS u32   the reader's metadata (status, timestamps, lengths, …)
  *   pkts      C × 40 bytes         pf_pkt records as parsed (zero where the reader skipped)
- *   reasons   C × u32              reason id in the owning slot's list (its first packet for a
- *                                  new flow; every packet in per-packet mode)
+ *   reasons   C × u32              reason id in the owning slot's list (every packet's in
+ *                                  per-packet mode, the only time the main thread reads it)
  *   order     C × u32              the positions of the packets the reader parsed, slot 0's
  *                                  first, each slot's in trace order
  *   starts    (S + 1) × u32        slot s's positions are order[starts[s] .. starts[s+1])

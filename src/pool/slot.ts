@@ -45,10 +45,11 @@ export interface Slot {
   init(): Promise<void>;
   start(mode: JudgeMode): Promise<void>;
   /**
-   * Judges the slot's packets among the first `count` of ring batch `batch`, writing their
-   * verdicts into it; the batch must not change until this settles.
+   * Judges the slot's packets among the first `count` of ring batch `batch` (its first packet
+   * is packet `base` of the trace), writing their verdicts into it; the batch must not change
+   * until this settles.
    */
-  judge(batch: number, count: number): Promise<BatchOutcome>;
+  judge(batch: number, count: number, base: number): Promise<BatchOutcome>;
   /** Every flow's counters, by flow id. */
   flows(): Promise<FlowCounters>;
   /** What the slot spent since start: a worker's CPU time (undefined on the main thread) and packets judged. */
@@ -114,8 +115,8 @@ export class ThreadSlot implements Slot {
     await this.call<null>({ op: 'start', mode });
   }
 
-  judge(batch: number, count: number): Promise<BatchOutcome> {
-    return this.call<BatchOutcome>({ op: 'judge', batch, count, seq: this.seq++ });
+  judge(batch: number, count: number, base: number): Promise<BatchOutcome> {
+    return this.call<BatchOutcome>({ op: 'judge', batch, count, base, seq: this.seq++ });
   }
 
   flows(): Promise<FlowCounters> {
@@ -181,8 +182,8 @@ export class LocalSlot implements Slot {
     this.loaded().start(mode);
   }
 
-  async judge(batch: number, count: number): Promise<BatchOutcome> {
-    return this.loaded().judgeShare(this.ring.batch(batch), count, 0, 1);
+  async judge(batch: number, count: number, base: number): Promise<BatchOutcome> {
+    return this.loaded().judgeShare(this.ring.batch(batch), count, 0, 1, base);
   }
 
   async flows(): Promise<FlowCounters> {

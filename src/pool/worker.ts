@@ -39,8 +39,8 @@ function failure(e: unknown): WorkerFailure {
 }
 
 /** The verdicts go into the shared batch; only the outcome (new flows, new reasons) is posted. */
-function judgeBatch(batch: number, count: number): WorkerReply<BatchOutcome> {
-  return { ok: true, value: loaded().judgeShare(ring.batch(batch), count, init.slot, init.slots) };
+function judgeBatch(batch: number, count: number, base: number): WorkerReply<BatchOutcome> {
+  return { ok: true, value: loaded().judgeShare(ring.batch(batch), count, init.slot, init.slots, base) };
 }
 
 /** The counters' typed arrays go back by transfer (the batches never move: they are shared). */
@@ -87,7 +87,7 @@ export default function handle(task: WorkerTask): unknown {
         // batches judged out of order would corrupt conntrack: refuse, never judge
         if (task.seq !== nextSeq) throw new PfsimError('PFSIM_ERR_WORKER', `batch ${task.seq} arrived when batch ${nextSeq} was due`);
         nextSeq++;
-        return judgeBatch(task.batch, task.count);
+        return judgeBatch(task.batch, task.count, task.base);
       case 'flows':
         return flowsReply();
       case 'usage':
