@@ -371,8 +371,14 @@ describe('flow hash', () => {
         const run = [...r.order.subarray(r.starts[s]!, r.starts[s + 1]!)];
         const want = [...Array(count).keys()].filter((i) => !skipped.has(i) && flowSlot(r.meta, i, slots) === s);
         expect(run).toEqual(want);
+        for (const i of want) expect(r.owner[i]).toBe(s);
       }
     }
+    // the arrays are checked before anything is written
+    const r = SharedRing.create(1, 8, ENGINES.length, 2).batch(0);
+    expect(() => shareOut(r, 9, 2)).toThrow(/^shareOut: meta holds 8 records, count is 9$/);
+    expect(() => shareOut(r, 8, 3)).toThrow(/^shareOut: starts holds 3 entries, slots is 3$/);
+    expect(() => shareOut(r, 8, 0)).toThrow(/^shareOut: slots 0 is not in 1\.\.255$/);
   });
 });
 

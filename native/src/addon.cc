@@ -395,11 +395,53 @@ Napi::Value PacketStats(const Napi::CallbackInfo &info)
 	return o;
 }
 
+/*
+ * shareOut(meta, count, slots, order, starts, owner) -> skipped: pfc_share_out over the first
+ * count records of a parsed batch (src/pool/flow-hash.ts). Every array is checked to hold what
+ * the call writes or reads; a short one is a thrown RangeError naming it.
+ */
+Napi::Value ShareOut(const Napi::CallbackInfo &info)
+{
+	Napi::Env env = info.Env();
+	Napi::Uint32Array meta, order, starts;
+	Napi::Uint8Array owner;
+	uint32_t count, slots;
+	std::string why;
+
+	if (!GetTyped(info, 0, "meta", napi_uint32_array, &meta) || !GetU32(info, 1, "count", &count) ||
+	    !GetU32(info, 2, "slots", &slots) ||
+	    !GetTyped(info, 3, "order", napi_uint32_array, &order) ||
+	    !GetTyped(info, 4, "starts", napi_uint32_array, &starts) ||
+	    !GetTyped(info, 5, "owner", napi_uint8_array, &owner))
+		return env.Undefined();
+	if (slots < 1 || slots > 255)
+		why = "slots " + std::to_string(slots) + " is not in 1..255";
+	else if (meta.ElementLength() / PFC_META_WORDS < count)
+		why = "meta holds " + std::to_string(meta.ElementLength() / PFC_META_WORDS) + " records";
+	else if (order.ElementLength() < count)
+		why = "order holds " + std::to_string(order.ElementLength()) + " positions";
+	else if (owner.ElementLength() < count)
+		why = "owner holds " + std::to_string(owner.ElementLength()) + " slots";
+	else if (starts.ElementLength() < static_cast<size_t>(slots) + 1)
+		why = "starts holds " + std::to_string(starts.ElementLength()) + " entries, slots is " +
+		      std::to_string(slots);
+	if (!why.empty()) {
+		if (why.find(" holds ") != std::string::npos && why.find("starts") == std::string::npos)
+			why += ", count is " + std::to_string(count);
+		Napi::RangeError::New(env, "shareOut: " + why).ThrowAsJavaScriptException();
+		return env.Undefined();
+	}
+	return Napi::Number::New(
+		env, pfc_share_out(reinterpret_cast<const struct pfc_meta *>(meta.Data()), count, slots,
+				   order.Data(), starts.Data(), owner.Data()));
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports)
 {
 	exports.Set("Classifier", Classifier::Define(env));
 	exports.Set("CaptureParser", CaptureParser::Define(env));
 	exports.Set("packetStats", Napi::Function::New<PacketStats>(env, "packetStats"));
+	exports.Set("shareOut", Napi::Function::New<ShareOut>(env, "shareOut"));
 	pfsim_bpf::Init(env, exports);
 	return exports;
 }

@@ -50,16 +50,13 @@ export class FlowCollector {
     const { slotOf, idOf, dropped } = this.merge(counters);
     const n = slotOf.length;
     const departed = counters.map((c) => new Map(c.departures.map(([id, list]) => [id, Object.fromEntries(list)])));
-    // orderFlows' groups (disagreements, aws departures, denied, allowed), first-seen order in
-    // each: every flow's group first, so each object is written once, straight to its place
-    const e = this.engineNames.length;
+    // orderFlows' groups (disagreements, aws departures, denied, allowed; the slots ranked
+    // their flows), first-seen order in each: every flow's group first, so each object is
+    // written once, straight to its place
     const group = new Uint8Array(n);
     const starts = [0, 0, 0, 0];
     for (let i = 0; i < n; i++) {
-      const s = slotOf[i]!, f = idOf[i]!, c = counters[s]!;
-      let denied = false;
-      for (let k = 0; k < e; k++) if (c.verdicts[f * e + k] !== VERDICT_ALLOW) denied = true;
-      const g = c.disagreements[f]! > 0 ? 0 : departed[s]!.has(f) ? 1 : denied ? 2 : 3;
+      const g = counters[slotOf[i]!]!.groups[idOf[i]!]!;
       group[i] = g;
       starts[g]!++;
     }
@@ -105,7 +102,7 @@ export class FlowCollector {
     flows: FlowSummary[], at: { slotOf: Uint8Array; idOf: Uint32Array; group: Uint8Array; starts: number[] },
     counters: readonly FlowCounters[], reasons: readonly (readonly string[])[], departed: readonly Map<number, Record<string, number>>[],
   ): void {
-    const allowed = allowedMaker(this.engineNames);
+    const allowed = allowedInterner(this.engineNames);
     const e = this.engineNames.length;
     // flows share the (readonly) verdicts object of their combination of first verdicts
     const verdictsByCode: Verdicts[] = [];
@@ -188,4 +185,28 @@ function departureTotals(...groups: readonly Pick<FlowSummary, 'departures'>[][]
 function allowedMaker(names: readonly string[]): (counts: Uint32Array, at: number) => Record<string, number> {
   const fields = names.map((n, k) => `${JSON.stringify(n)}: c[o + ${k}]`).join(', ');
   return new Function('c', 'o', `return { ${fields} };`) as (counts: Uint32Array, at: number) => Record<string, number>;
+}
+
+/**
+ * allowedMaker, but flows with the same counts share one frozen object: a hundred thousand
+ * flows hold a few hundred combinations, and every object the main thread makes after the last
+ * batch is a serial share of the replay. Looked up by one Map per engine, nested.
+ */
+function allowedInterner(names: readonly string[]): (counts: Uint32Array, at: number) => Record<string, number> {
+  const make = allowedMaker(names);
+  const last = names.length - 1;
+  const root = new Map<number, unknown>();
+  return (counts, at) => {
+    let m = root;
+    for (let k = 0; k < last; k++) {
+      const v = counts[at + k]!;
+      let next = m.get(v) as Map<number, unknown> | undefined;
+      if (next === undefined) m.set(v, (next = new Map()));
+      m = next;
+    }
+    const v = counts[at + last]!;
+    let o = m.get(v) as Record<string, number> | undefined;
+    if (o === undefined) m.set(v, (o = Object.freeze(make(counts, at))));
+    return o;
+  };
 }

@@ -41,6 +41,11 @@ export interface FlowCounters {
   readonly names: string;
   /** where each flow's name ends in `names` (its '\n' excluded) */
   readonly nameEnds: Uint32Array;
+  /**
+   * each flow's group in report order, as orderFlows ranks it: 0 the engines disagreed on a
+   * packet, 1 the aws engine departed, 2 a first verdict denies, 3 allowed
+   */
+  readonly groups: Uint8Array;
   readonly packets: Float64Array;
   readonly bytes: Float64Array;
   readonly disagreements: Uint32Array;
@@ -64,7 +69,7 @@ export interface OtherCounters {
 
 /** The buffers of `c`, for a transferList. */
 export function counterBuffers(c: FlowCounters): ArrayBuffer[] {
-  return [c.first, c.verdicts, c.reasons, c.nameEnds, c.packets, c.bytes, c.disagreements, c.allowed].map((a) => a.buffer as ArrayBuffer);
+  return [c.first, c.verdicts, c.reasons, c.nameEnds, c.groups, c.packets, c.bytes, c.disagreements, c.allowed].map((a) => a.buffer as ArrayBuffer);
 }
 
 export class FlowAccumulator {
@@ -145,11 +150,23 @@ export class FlowAccumulator {
     const n = this.count;
     return {
       count: n, first: this.first.slice(0, n), verdicts: this.firstVerdicts.slice(0, n * this.engines), reasons: this.reasons.slice(0, n),
-      names: this.names.read(), nameEnds: this.nameEnds.slice(0, n), packets: this.packets.slice(0, n), bytes: this.bytes.slice(0, n),
+      names: this.names.read(), nameEnds: this.nameEnds.slice(0, n), groups: this.groups(), packets: this.packets.slice(0, n), bytes: this.bytes.slice(0, n),
       disagreements: this.disagreements.slice(0, n), allowed: this.allowed.slice(0, n * this.engines),
       departures: [...this.departures].map(([id, d]) => [id, codes(d)] as const),
       ...(this.others ? { others: { ...this.others, allowed: [...this.others.allowed], departures: codes(this.others.departures) } } : {}),
     };
+  }
+
+  /** Each flow's group in report order (FlowCounters.groups): ranked here, where the workers do it side by side. */
+  private groups(): Uint8Array {
+    const e = this.engines;
+    const g = new Uint8Array(this.count);
+    for (let id = 0; id < this.count; id++) {
+      let denied = false;
+      for (let k = 0; k < e; k++) if (this.firstVerdicts[id * e + k] !== VERDICT_ALLOW) denied = true;
+      g[id] = this.disagreements[id]! > 0 ? 0 : this.departures.has(id) ? 1 : denied ? 2 : 3;
+    }
+    return g;
   }
 
   /** Forgets every flow; from now on at most `limit` flows are kept. */

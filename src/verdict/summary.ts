@@ -16,7 +16,10 @@ export interface FlowSummary {
   bytes: number;
   /** verdict of the first packet, per engine */
   readonly verdicts: Readonly<Record<string, 'allow' | 'deny'>>;
-  /** packets allowed, per engine */
+  /**
+   * packets allowed, per engine (in a pool replay's summary, flows with the same counts share
+   * one frozen object)
+   */
   readonly allowed: Record<string, number>;
   /** packets on which the engines disagreed */
   disagreements: number;

@@ -150,6 +150,30 @@ __u32 pfc_flow_hash(const struct pf_pkt *pkt)
 	return h ^ (h >> 16);
 }
 
+__u32 pfc_share_out(const struct pfc_meta *meta, __u32 count, __u32 slots, __u32 *order,
+		    __u32 *starts, __u8 *owner)
+{
+	__u32 next[256], i, s, skipped = 0;
+
+	memset(starts, 0, (slots + 1) * sizeof(*starts));
+	for (i = 0; i < count; i++) {
+		if (meta[i].status != PFC_OK) {
+			skipped++;
+			continue;
+		}
+		s = meta[i].flow_hash % slots;
+		owner[i] = (__u8)s;
+		starts[s + 1]++;
+	}
+	for (s = 1; s <= slots; s++)
+		starts[s] += starts[s - 1];
+	memcpy(next, starts, slots * sizeof(*next));
+	for (i = 0; i < count; i++)
+		if (meta[i].status == PFC_OK)
+			order[next[owner[i]]++] = i;
+	return skipped;
+}
+
 /* pkt: the record just decoded, or NULL when there is none (a truncated record) */
 static __always_inline void put_meta(struct pfc_meta *m, __u64 at, __u64 sec, __u32 nsec,
 				     __u32 caplen, __u32 origlen, __u32 ifindex, __u32 lt,

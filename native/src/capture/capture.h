@@ -105,6 +105,17 @@ struct pfc_meta {
 #define PFC_META_WORDS 13
 
 /*
+ * pfc_share_out - sorts the positions of the first `count` records of `meta` that parsed
+ * (status PFC_OK) by slot, flow_hash % slots, in record order within each slot (a counting
+ * sort): slot s's positions are order[starts[s] .. starts[s+1]), and owner[i] is record i's
+ * slot. Skipped records are in no slot's run (their owner is left as it was). The caller
+ * gives order and owner room for count entries, starts for slots + 1, and 1 <= slots <= 255.
+ * Returns the records skipped.
+ */
+__u32 pfc_share_out(const struct pfc_meta *meta, __u32 count, __u32 slots, __u32 *order,
+		    __u32 *starts, __u8 *owner);
+
+/*
  * pfc_flow_hash - a hash of the packet's connection that is the same in both directions:
  * each end {address, port} is mixed on its own and the two are added (swapping the ends
  * gives the same sum), then the protocol is folded in and the sum avalanched so that its low
