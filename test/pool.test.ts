@@ -28,6 +28,8 @@ import { ReplayPool } from '../src/pool/pool.js';
 import { wantProgress } from '../src/pool/progress.js';
 import { parseWorkers } from '../src/pool/run.js';
 import { LocalSlot, ThreadSlot } from '../src/pool/slot.js';
+import { ReaderSpread } from '../src/pool/spread.js';
+import { loadNative } from '../src/engines/native.js';
 import { type PacketVerdict, replayCapture } from '../src/verdict/replay.js';
 import { FlowTable, renderSummary, type ReplaySummary } from '../src/verdict/summary.js';
 import { CLI, pfsim } from './helpers/cli.js';
@@ -310,6 +312,54 @@ describe('workers', () => {
       await Promise.all([worker.close(), here.close()]);
     }
   });
+});
+
+describe('reader spread', () => {
+  const addon = loadNative() as unknown as { threadCpus(): number[]; setThreadCpus(c: readonly number[]): void };
+  const cpus = addon.threadCpus();
+
+  it('the addon reads and sets the calling thread\'s CPUs, and refuses a bad CPU number in one line', () => {
+    expect(cpus.length).toBeGreaterThan(0);
+    expect([...cpus].sort((a, b) => a - b)).toEqual(cpus);
+    try {
+      addon.setThreadCpus([cpus[0]!]);
+      expect(addon.threadCpus()).toEqual([cpus[0]]);
+    } finally {
+      addon.setThreadCpus(cpus);
+    }
+    expect(addon.threadCpus()).toEqual(cpus);
+    expect(() => addon.setThreadCpus([-1])).toThrow(/^setThreadCpus: cpus\[0\] is not a CPU number below 1024$/);
+    expect(() => addon.setThreadCpus([])).toThrow(/^setThreadCpus: cpus: not a non-empty array$/);
+  });
+
+  it.skipIf(cpus.length < 2)('moves the reader core by core only when the workers fill the cores, and gives every CPU back', async () => {
+    expect(ReaderSpread.start(cpus.length - 1)).toBeUndefined();
+    const spread = ReaderSpread.start(cpus.length)!;
+    expect(spread).toBeDefined();
+    try {
+      const seen: number[][] = [];
+      for (let i = 0; i < cpus.length + 1; i++) {
+        spread.step();
+        seen.push(addon.threadCpus());
+      }
+      expect(seen).toEqual([...cpus, cpus[0]!].map((c) => [c]));
+    } finally {
+      spread.restore();
+    }
+    expect(addon.threadCpus()).toEqual(cpus);
+    // a pool replay with a worker per core leaves the main thread its CPUs, after success and failure
+    const pool = await ReplayPool.open(plan, ENGINES, { workers: cpus.length, batchSize: BATCH });
+    try {
+      await pool.replay(trace);
+      expect(addon.threadCpus()).toEqual(cpus);
+      const bad = join(dir, 'spread-bad.pcap');
+      writeFileSync(bad, Buffer.alloc(64, 0x5a)); // no capture magic
+      await expect(pool.replay(bad)).rejects.toBeInstanceOf(PfsimError);
+      expect(addon.threadCpus()).toEqual(cpus);
+    } finally {
+      await pool.close();
+    }
+  }, 60_000);
 });
 
 describe('flow hash', () => {

@@ -12,6 +12,7 @@
 #include <string>
 
 #include <linux/if_packet.h>
+#include <sched.h>
 #include <sys/socket.h>
 
 #include <napi.h>
@@ -436,12 +437,71 @@ Napi::Value ShareOut(const Napi::CallbackInfo &info)
 				   order.Data(), starts.Data(), owner.Data()));
 }
 
+/*
+ * threadCpus() -> [cpu, …]: the CPUs the calling thread may run on (sched_getaffinity), in
+ * ascending order. setThreadCpus([cpu, …]): lets the calling thread run on those only. Both act
+ * on the calling thread alone (the pool's reader spreads its share over the workers' cores:
+ * src/pool/spread.ts). Errors are thrown with errno's text; a CPU number must be below
+ * CPU_SETSIZE.
+ */
+Napi::Value ThreadCpus(const Napi::CallbackInfo &info)
+{
+	Napi::Env env = info.Env();
+	cpu_set_t set;
+	Napi::Array out;
+	uint32_t n = 0;
+
+	CPU_ZERO(&set);
+	if (sched_getaffinity(0, sizeof(set), &set) < 0) {
+		ThrowError(env, std::string("threadCpus: ") + std::strerror(errno));
+		return env.Undefined();
+	}
+	out = Napi::Array::New(env);
+	for (uint32_t cpu = 0; cpu < CPU_SETSIZE; cpu++)
+		if (CPU_ISSET(cpu, &set))
+			out.Set(n++, Napi::Number::New(env, cpu));
+	return out;
+}
+
+Napi::Value SetThreadCpus(const Napi::CallbackInfo &info)
+{
+	Napi::Env env = info.Env();
+	cpu_set_t set;
+	Napi::Array cpus;
+
+	if (!info[0].IsArray() || info[0].As<Napi::Array>().Length() == 0) {
+		Napi::TypeError::New(env, "setThreadCpus: cpus: not a non-empty array")
+			.ThrowAsJavaScriptException();
+		return env.Undefined();
+	}
+	cpus = info[0].As<Napi::Array>();
+	CPU_ZERO(&set);
+	for (uint32_t i = 0; i < cpus.Length(); i++) {
+		Napi::Value v = cpus.Get(i);
+		double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : -1;
+
+		if (!(d >= 0 && d < CPU_SETSIZE) || d != static_cast<double>(static_cast<uint32_t>(d))) {
+			Napi::RangeError::New(env, "setThreadCpus: cpus[" + std::to_string(i) +
+						       "] is not a CPU number below " +
+						       std::to_string(CPU_SETSIZE))
+				.ThrowAsJavaScriptException();
+			return env.Undefined();
+		}
+		CPU_SET(static_cast<uint32_t>(d), &set);
+	}
+	if (sched_setaffinity(0, sizeof(set), &set) < 0)
+		ThrowError(env, std::string("setThreadCpus: ") + std::strerror(errno));
+	return env.Undefined();
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports)
 {
 	exports.Set("Classifier", Classifier::Define(env));
 	exports.Set("CaptureParser", CaptureParser::Define(env));
 	exports.Set("packetStats", Napi::Function::New<PacketStats>(env, "packetStats"));
 	exports.Set("shareOut", Napi::Function::New<ShareOut>(env, "shareOut"));
+	exports.Set("threadCpus", Napi::Function::New<ThreadCpus>(env, "threadCpus"));
+	exports.Set("setThreadCpus", Napi::Function::New<SetThreadCpus>(env, "setThreadCpus"));
 	pfsim_bpf::Init(env, exports);
 	return exports;
 }

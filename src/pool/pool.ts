@@ -42,6 +42,7 @@ import type { SlotUsage, WorkerInfo } from './protocol.js';
 import { shareOut } from './flow-hash.js';
 import { type RingBatch, SharedRing } from './ring.js';
 import { LocalSlot, type Slot, ThreadSlot } from './slot.js';
+import { ReaderSpread } from './spread.js';
 
 /** Slot numbers fit a byte (the ring's owner array). */
 export const MAX_WORKERS = 254;
@@ -283,6 +284,8 @@ export class ReplayPool {
     const reader = openCapture(file, { batchSize: 1, keepGoing: opts.keepGoing === true });
     const free = Array.from({ length: this.window }, (_, k) => this.window - 1 - k);
     const pending: Pending[] = [];
+    // worker threads fill the cores: the reader moves core by core, batch by batch (spread.ts)
+    const spread = this.slots[0] instanceof ThreadSlot ? ReaderSpread.start(this.slots.length) : undefined;
     const done = async () => {
       const p = pending.shift()!;
       await this.settle(p, run);
@@ -297,6 +300,7 @@ export class ReplayPool {
         const k = free.pop()!;
         const r = this.ring.batch(k);
         let count: number;
+        spread?.step();
         try {
           count = reader.readInto(r.pkts, r.meta, want);
         } catch (e) {
@@ -316,6 +320,7 @@ export class ReplayPool {
         want = Math.min(want * 2, this.batchSize);
         opts.onProgress?.({ packets: base, bytes: reader.totals().bytes });
       }
+      spread?.restore();
       if (readError === undefined) this.askForResults(run, opts);
       while (pending.length > 0) await done();
       if (readError !== undefined) throw readError;
@@ -323,6 +328,7 @@ export class ReplayPool {
     } finally {
       // on failure: let every task already sent finish, so nothing runs after we return
       await Promise.allSettled([run.started, ...pending.flatMap((p) => p.parts), run.counters, run.usage]);
+      spread?.restore();
       reader.close();
     }
   }
