@@ -29,6 +29,7 @@ import { wantProgress } from '../src/pool/progress.js';
 import { parseWorkers } from '../src/pool/run.js';
 import { LocalSlot, ThreadSlot } from '../src/pool/slot.js';
 import { ReaderSpread } from '../src/pool/spread.js';
+import { FlowCollector } from '../src/pool/collect.js';
 import { loadNative } from '../src/engines/native.js';
 import { type PacketVerdict, replayCapture } from '../src/verdict/replay.js';
 import { FlowTable, renderSummary, type ReplaySummary } from '../src/verdict/summary.js';
@@ -511,6 +512,20 @@ describe('failures', () => {
       const err = await slot.judge(1, 0, 0).then(() => undefined, (e: unknown) => e);
       expect(err).toBeInstanceOf(PfsimError);
       expect((err as PfsimError).message).toBe('replay worker 1: batch 5 arrived when batch 1 was due');
+    } finally {
+      await slot.close();
+    }
+  });
+
+  it('flow counters that do not hold every flow they count are a worker error, not a wrong summary', async () => {
+    const slot = new LocalSlot(plan, ENGINES, SharedRing.create(1, 64, ENGINES.length, 1));
+    await slot.init();
+    try {
+      await slot.start({ flows: true, perPacket: false });
+      const good = await slot.flows();
+      expect(new FlowCollector(ENGINES, 1, 10).finish([good], [[]]).flows).toEqual([]);
+      const bad = { ...good, count: 1 };
+      expect(() => new FlowCollector(ENGINES, 1, 10).finish([bad], [[]])).toThrow(/^replay worker 1: flow counters of 1 flows do not hold them all$/);
     } finally {
       await slot.close();
     }

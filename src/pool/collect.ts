@@ -47,6 +47,12 @@ export class FlowCollector {
    */
   finish(counters: readonly FlowCounters[], reasons: readonly (readonly string[])[]): CollectedFlows {
     if (counters.length !== this.slots) throw new PfsimError('PFSIM_ERR_WORKER', `replay pool: counters of ${counters.length} slots, expected ${this.slots}`);
+    const e = this.engineNames.length;
+    counters.forEach((c, s) => {
+      const short = [c.first, c.groups, c.nameEnds, c.reasons, c.packets, c.bytes, c.disagreements].some((a) => a.length !== c.count)
+        || c.verdicts.length !== c.count * e || c.allowed.length !== c.count * e || (c.count > 0 && c.nameEnds[c.count - 1]! >= c.names.length);
+      if (short) throw new PfsimError('PFSIM_ERR_WORKER', `replay worker ${s + 1}: flow counters of ${c.count} flows do not hold them all`);
+    });
     const { slotOf, idOf, dropped } = this.merge(counters);
     const n = slotOf.length;
     const departed = counters.map((c) => new Map(c.departures.map(([id, list]) => [id, Object.fromEntries(list)])));
