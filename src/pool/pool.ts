@@ -49,8 +49,8 @@ export const MAX_WORKERS = 254;
 /**
  * Packets per reader batch. Every batch costs each slot a task (a message each way, a worker
  * wake-up, the main thread woken to settle it), so batches are large: on the bench's 1M-packet
- * trace, 65536-packet batches took 2 workers 8–10% less time than 16384-packet ones. One
- * batch is 6.6 MiB of shared ring with two engines.
+ * trace, 65536-packet batches took 2 workers 6–10% less time than 16384-packet ones. One
+ * batch is 6.5 MiB of shared ring with two engines.
  */
 export const DEFAULT_POOL_BATCH = 65536;
 /**
