@@ -176,7 +176,7 @@ export class FlowAccumulator {
     this.slots.fill(0);
     this.departures.clear();
     this.count = 0;
-    this.names.take();
+    this.names.clear();
     this.packets.fill(0);
     this.bytes.fill(0);
     this.disagreements.fill(0);

@@ -57,8 +57,13 @@ export class AsciiWriter {
   /** Everything written, as one string; the writer starts over. */
   take(): string {
     const s = this.read();
-    this.pos = 0;
+    this.clear();
     return s;
+  }
+
+  /** Forgets everything written (no string is made). */
+  clear(): void {
+    this.pos = 0;
   }
 
   private grow(need: number): void {
