@@ -21,6 +21,7 @@ import { departureCode } from '../engines/aws-departure.js';
 import { OUT_WORDS, VERDICT_ALLOW } from '../engines/engine.js';
 import { PKT_BYTES, PKT_OFF_DADDR, PKT_OFF_DPORT, PKT_OFF_PROTO, PKT_OFF_SADDR, PKT_OFF_SPORT } from '../engines/packet.js';
 import { protoName } from '../verdict/replay.js';
+import { reportGroup } from '../verdict/summary.js';
 import { PKT_WORDS } from './flow-hash.js';
 import { AsciiWriter, writeFlowName } from './format.js';
 
@@ -41,10 +42,7 @@ export interface FlowCounters {
   readonly names: string;
   /** where each flow's name ends in `names` (its '\n' excluded) */
   readonly nameEnds: Uint32Array;
-  /**
-   * each flow's group in report order, as orderFlows ranks it: 0 the engines disagreed on a
-   * packet, 1 the aws engine departed, 2 a first verdict denies, 3 allowed
-   */
+  /** each flow's group in report order (reportGroup in src/verdict/summary.ts) */
   readonly groups: Uint8Array;
   readonly packets: Float64Array;
   readonly bytes: Float64Array;
@@ -164,7 +162,7 @@ export class FlowAccumulator {
     for (let id = 0; id < this.count; id++) {
       let denied = false;
       for (let k = 0; k < e; k++) if (this.firstVerdicts[id * e + k] !== VERDICT_ALLOW) denied = true;
-      g[id] = this.disagreements[id]! > 0 ? 0 : this.departures.has(id) ? 1 : denied ? 2 : 3;
+      g[id] = reportGroup(this.disagreements[id]!, this.departures.has(id), denied);
     }
     return g;
   }

@@ -156,12 +156,21 @@ function anyDeny(verdicts: Readonly<Record<string, 'allow' | 'deny'>>): boolean 
 }
 
 /**
+ * A flow's group in report order: 0 the engines disagreed on one of its packets, 1 the aws
+ * engine departs from Kubernetes semantics on one, 2 a first verdict denies, 3 allowed. The
+ * pool's workers rank their flows with it too (src/pool/flows.ts).
+ */
+export function reportGroup(disagreements: number, departs: boolean, denied: boolean): 0 | 1 | 2 | 3 {
+  return disagreements > 0 ? 0 : departs ? 1 : denied ? 2 : 3;
+}
+
+/**
  * Report order of flows given in first-seen order: disagreements first, then flows where the
- * aws engine departs from Kubernetes semantics, then denied, then allowed; first-seen order
- * within each group.
+ * aws engine departs from Kubernetes semantics, then denied, then allowed (reportGroup);
+ * first-seen order within each group.
  */
 export function orderFlows(firstSeen: readonly FlowSummary[]): FlowSummary[] {
-  const rank = (f: FlowSummary) => (f.disagreements > 0 ? 0 : f.departures ? 1 : anyDeny(f.verdicts) ? 2 : 3);
+  const rank = (f: FlowSummary) => reportGroup(f.disagreements, f.departures !== undefined, anyDeny(f.verdicts));
   // rank once per flow, not per comparison: a large capture has hundreds of thousands of flows
   const groups: FlowSummary[][] = [[], [], [], []];
   for (const f of firstSeen) groups[rank(f)]!.push(f);
