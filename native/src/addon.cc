@@ -415,20 +415,21 @@ Napi::Value ShareOut(const Napi::CallbackInfo &info)
 	    !GetTyped(info, 4, "starts", napi_uint32_array, &starts) ||
 	    !GetTyped(info, 5, "owner", napi_uint8_array, &owner))
 		return env.Undefined();
+	const std::string of_count = ", count is " + std::to_string(count);
+
 	if (slots < 1 || slots > 255)
 		why = "slots " + std::to_string(slots) + " is not in 1..255";
 	else if (meta.ElementLength() / PFC_META_WORDS < count)
-		why = "meta holds " + std::to_string(meta.ElementLength() / PFC_META_WORDS) + " records";
+		why = "meta holds " + std::to_string(meta.ElementLength() / PFC_META_WORDS) +
+		      " records" + of_count;
 	else if (order.ElementLength() < count)
-		why = "order holds " + std::to_string(order.ElementLength()) + " positions";
+		why = "order holds " + std::to_string(order.ElementLength()) + " positions" + of_count;
 	else if (owner.ElementLength() < count)
-		why = "owner holds " + std::to_string(owner.ElementLength()) + " slots";
+		why = "owner holds " + std::to_string(owner.ElementLength()) + " slots" + of_count;
 	else if (starts.ElementLength() < static_cast<size_t>(slots) + 1)
 		why = "starts holds " + std::to_string(starts.ElementLength()) + " entries, slots is " +
 		      std::to_string(slots);
 	if (!why.empty()) {
-		if (why.find(" holds ") != std::string::npos && why.find("starts") == std::string::npos)
-			why += ", count is " + std::to_string(count);
 		Napi::RangeError::New(env, "shareOut: " + why).ThrowAsJavaScriptException();
 		return env.Undefined();
 	}
