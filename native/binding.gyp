@@ -12,7 +12,8 @@
         "src/classifier.c",
         "src/conntrack.c",
         "src/lpm.c",
-        "src/podmap.c"
+        "src/podmap.c",
+        "src/pool/order.c"
       ],
       "include_dirs": [
         "include",

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { threadId } from 'node:worker_threads';
 import { spawnSync } from 'node:child_process';
+import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clusterFromText } from '../src/cluster/load.js';
 import { compile } from '../src/compile/index.js';
@@ -430,6 +431,51 @@ describe('flow hash', () => {
     expect(() => shareOut(r, 9, 2)).toThrow(/^shareOut: meta holds 8 records, count is 9$/);
     expect(() => shareOut(r, 8, 3)).toThrow(/^shareOut: starts holds 3 entries, slots is 3$/);
     expect(() => shareOut(r, 8, 0)).toThrow(/^shareOut: slots 0 is not in 1\.\.255$/);
+  });
+});
+
+describe('report order', () => {
+  type OrderFlows = (firsts: Float64Array[], groups: Uint8Array[], limit: number, outSlot: Uint8Array, outId: Uint32Array, taken: Uint32Array, groupLen: Uint32Array) => number;
+  const orderFlows = (loadNative() as unknown as { orderFlows: OrderFlows }).orderFlows;
+
+  it('the C merge gives the first flows of the trace by group, first-seen order within each, as a sort does', () => {
+    // slots' lists: distinct first places dealt out to slots, each list ascending; groups 0..3
+    const lists = fc.integer({ min: 1, max: 6 }).chain((slots) => fc.record({
+      slots: fc.constant(slots),
+      flows: fc.uniqueArray(fc.record({ first: fc.integer({ min: 0, max: 1e6 }), slot: fc.integer({ min: 0, max: slots - 1 }), group: fc.integer({ min: 0, max: 3 }) }),
+        { maxLength: 300, selector: (f) => f.first }),
+      limit: fc.integer({ min: 0, max: 350 }),
+    }));
+    fc.assert(fc.property(lists, ({ slots, flows, limit }) => {
+      const bySlot = Array.from({ length: slots }, (_, s) => flows.filter((f) => f.slot === s).sort((a, b) => a.first - b.first));
+      const firsts = bySlot.map((l) => Float64Array.from(l, (f) => f.first));
+      const groups = bySlot.map((l) => Uint8Array.from(l, (f) => f.group));
+      const n = Math.min(limit, flows.length);
+      const outSlot = new Uint8Array(n), outId = new Uint32Array(n), taken = new Uint32Array(slots), groupLen = new Uint32Array(4);
+      expect(orderFlows(firsts, groups, limit, outSlot, outId, taken, groupLen)).toBe(n);
+      // the reference: every flow by first place, the first `limit`, then a stable sort by group
+      const first = [...flows].sort((a, b) => a.first - b.first).slice(0, n);
+      const want = [...first].sort((a, b) => a.group - b.group);
+      expect([...outSlot].map((s, k) => bySlot[s]![outId[k]!]!.first)).toEqual(want.map((f) => f.first));
+      expect([...taken]).toEqual(bySlot.map((_, s) => first.filter((f) => f.slot === s).length));
+      expect([...groupLen]).toEqual([0, 1, 2, 3].map((g) => first.filter((f) => f.group === g).length));
+    }), { numRuns: 300 });
+  });
+
+  it('arrays that cannot hold the call, and groups out of range, are one-line errors', () => {
+    const f = [new Float64Array([1, 2])], g = [new Uint8Array([0, 3])];
+    const out = () => [new Uint8Array(2), new Uint32Array(2), new Uint32Array(1), new Uint32Array(4)] as const;
+    expect(() => orderFlows(f, g, 2, ...out())).not.toThrow();
+    expect(() => orderFlows(f, [new Uint8Array([0, 4])], 2, ...out())).toThrow(/^orderFlows: a group is not in 0\.\.3$/);
+    expect(() => orderFlows(f, [new Uint8Array(1)], 2, ...out())).toThrow(/^orderFlows: slot 0 has 2 firsts and 1 groups$/);
+    expect(() => orderFlows(f, [], 2, ...out())).toThrow(/^orderFlows: 1 slots' firsts and 0 slots' groups/);
+    expect(() => orderFlows([], [], 2, ...out())).toThrow(/^orderFlows: 0 slots' firsts/);
+    expect(() => orderFlows(f, [new Uint32Array(2)] as never, 2, ...out())).toThrow(/^orderFlows: slot 0: firsts must be a Float64Array and groups a Uint8Array$/);
+    expect(() => orderFlows(f, g, 2, new Uint8Array(1), new Uint32Array(2), new Uint32Array(1), new Uint32Array(4))).toThrow(/^orderFlows: outSlot and outId hold 1 and 2 flows, 2 are placed$/);
+    expect(() => orderFlows(f, g, 1, new Uint8Array(1), new Uint32Array(1), new Uint32Array(1), new Uint32Array(4))).not.toThrow();
+    expect(() => orderFlows(f, g, 2, new Uint8Array(2), new Uint32Array(2), new Uint32Array(0), new Uint32Array(4))).toThrow(/^orderFlows: taken holds 0 entries, slots is 1$/);
+    expect(() => orderFlows(f, g, 2, new Uint8Array(2), new Uint32Array(2), new Uint32Array(1), new Uint32Array(3))).toThrow(/^orderFlows: groupLen holds 3 entries, groups are 4$/);
+    expect(() => orderFlows(f, g, -1, ...out())).toThrow(/^limit: not a u32 integer$/);
   });
 });
 

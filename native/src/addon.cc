@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include <linux/if_packet.h>
 #include <sched.h>
@@ -20,6 +21,7 @@
 #include "capture/capture.h"
 #include "classifier.h"
 #include "napi_args.h"
+#include "pool/order.h"
 #include "bpf/bpf_addon.h"
 
 namespace {
@@ -439,6 +441,87 @@ Napi::Value ShareOut(const Napi::CallbackInfo &info)
 }
 
 /*
+ * orderFlows(firsts, groups, limit, outSlot, outId, taken, groupLen) -> placed: pfp_order_flows
+ * over the slots' flow lists (src/pool/collect.ts): firsts[s] (Float64Array) and groups[s]
+ * (Uint8Array) of equal length per slot. Every array is checked to hold what the call reads or
+ * writes; a bad one is a thrown TypeError or RangeError naming it.
+ */
+Napi::Value OrderFlows(const Napi::CallbackInfo &info)
+{
+	Napi::Env env = info.Env();
+	Napi::Uint8Array out_slot, group_v;
+	Napi::Uint32Array out_id, taken, group_len;
+	Napi::Float64Array first_v;
+	uint32_t limit, slots, s;
+	uint64_t total = 0;
+	std::string why;
+
+	if (!info[0].IsArray() || !info[1].IsArray()) {
+		Napi::TypeError::New(env, "orderFlows: firsts and groups must be arrays")
+			.ThrowAsJavaScriptException();
+		return env.Undefined();
+	}
+	Napi::Array firsts = info[0].As<Napi::Array>(), groups = info[1].As<Napi::Array>();
+	if (!GetU32(info, 2, "limit", &limit) ||
+	    !GetTyped(info, 3, "outSlot", napi_uint8_array, &out_slot) ||
+	    !GetTyped(info, 4, "outId", napi_uint32_array, &out_id) ||
+	    !GetTyped(info, 5, "taken", napi_uint32_array, &taken) ||
+	    !GetTyped(info, 6, "groupLen", napi_uint32_array, &group_len))
+		return env.Undefined();
+	slots = firsts.Length();
+	std::vector<const double *> first(slots);
+	std::vector<const uint8_t *> group(slots);
+	std::vector<uint32_t> count(slots);
+	if (slots < 1 || slots > PFP_MAX_SLOTS || groups.Length() != slots)
+		why = std::to_string(slots) + " slots' firsts and " + std::to_string(groups.Length()) +
+		      " slots' groups (1.." + std::to_string(PFP_MAX_SLOTS) + " slots, the same)";
+	for (s = 0; why.empty() && s < slots; s++) {
+		Napi::Value f = firsts[s], g = groups[s];
+		if (!f.IsTypedArray() || f.As<Napi::TypedArray>().TypedArrayType() != napi_float64_array ||
+		    !g.IsTypedArray() || g.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
+			Napi::TypeError::New(env, "orderFlows: slot " + std::to_string(s) +
+						       ": firsts must be a Float64Array and groups a Uint8Array")
+				.ThrowAsJavaScriptException();
+			return env.Undefined();
+		}
+		first_v = f.As<Napi::Float64Array>();
+		group_v = g.As<Napi::Uint8Array>();
+		if (first_v.ElementLength() != group_v.ElementLength() || first_v.ElementLength() > UINT32_MAX) {
+			why = "slot " + std::to_string(s) + " has " + std::to_string(first_v.ElementLength()) +
+			      " firsts and " + std::to_string(group_v.ElementLength()) + " groups";
+			break;
+		}
+		first[s] = first_v.Data();
+		group[s] = group_v.Data();
+		count[s] = static_cast<uint32_t>(first_v.ElementLength());
+		total += count[s];
+	}
+	const uint64_t n = total < limit ? total : limit;
+	if (why.empty() && (out_slot.ElementLength() < n || out_id.ElementLength() < n))
+		why = "outSlot and outId hold " + std::to_string(out_slot.ElementLength()) + " and " +
+		      std::to_string(out_id.ElementLength()) + " flows, " + std::to_string(n) + " are placed";
+	else if (why.empty() && taken.ElementLength() < slots)
+		why = "taken holds " + std::to_string(taken.ElementLength()) + " entries, slots is " +
+		      std::to_string(slots);
+	else if (why.empty() && group_len.ElementLength() < PFP_GROUPS)
+		why = "groupLen holds " + std::to_string(group_len.ElementLength()) +
+		      " entries, groups are " + std::to_string(PFP_GROUPS);
+	if (!why.empty()) {
+		Napi::RangeError::New(env, "orderFlows: " + why).ThrowAsJavaScriptException();
+		return env.Undefined();
+	}
+	const int64_t placed = pfp_order_flows(slots, first.data(), group.data(), count.data(), limit,
+					       out_slot.Data(), out_id.Data(), taken.Data(), group_len.Data());
+	if (placed < 0) {
+		Napi::RangeError::New(env, "orderFlows: a group is not in 0.." +
+					       std::to_string(PFP_GROUPS - 1))
+			.ThrowAsJavaScriptException();
+		return env.Undefined();
+	}
+	return Napi::Number::New(env, static_cast<double>(placed));
+}
+
+/*
  * threadCpus() -> [cpu, …]: the CPUs the calling thread may run on (sched_getaffinity), in
  * ascending order. setThreadCpus([cpu, …]): lets the calling thread run on those only. Both act
  * on the calling thread alone (the pool's reader spreads its share over the workers' cores:
@@ -501,6 +584,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports)
 	exports.Set("CaptureParser", CaptureParser::Define(env));
 	exports.Set("packetStats", Napi::Function::New<PacketStats>(env, "packetStats"));
 	exports.Set("shareOut", Napi::Function::New<ShareOut>(env, "shareOut"));
+	exports.Set("orderFlows", Napi::Function::New<OrderFlows>(env, "orderFlows"));
 	exports.Set("threadCpus", Napi::Function::New<ThreadCpus>(env, "threadCpus"));
 	exports.Set("setThreadCpus", Napi::Function::New<SetThreadCpus>(env, "setThreadCpus"));
 	pfsim_bpf::Init(env, exports);

@@ -98,6 +98,16 @@ export function loadNative(): NativeAddon {
   return addon;
 }
 
+/**
+ * The addon's function `name` (typed by the caller), or PfsimError PFSIM_ERR_NATIVE when the
+ * addon that was built has none (an older build).
+ */
+export function nativeFunction<F>(name: string): F {
+  const f = (loadNative() as unknown as Record<string, unknown>)[name];
+  if (typeof f !== 'function') throw new PfsimError('PFSIM_ERR_NATIVE', `native addon has no ${name}: run npm run build`);
+  return f as F;
+}
+
 /** A new native classifier. */
 export function createClassifier(opts: ClassifierOptions = {}): NativeClassifier {
   const { Classifier } = loadNative();

@@ -5,8 +5,7 @@
  * it in the packet's metadata, so neither the main thread nor a worker hashes in JavaScript.
  */
 import { META_FLOW_HASH, META_WORDS } from '../capture/reader.js';
-import { loadNative } from '../engines/native.js';
-import { PfsimError } from '../errors.js';
+import { nativeFunction } from '../engines/native.js';
 import type { RingBatch } from './ring.js';
 
 /** Record words in a pf_pkt (40 bytes). */
@@ -34,7 +33,6 @@ let native: ShareOut | undefined;
  * share of every batch, which on two cores is taken from a worker.
  */
 export function shareOut(r: RingBatch, count: number, slots: number): number {
-  native ??= (loadNative() as unknown as { shareOut?: ShareOut }).shareOut;
-  if (native === undefined) throw new PfsimError('PFSIM_ERR_NATIVE', 'native addon has no shareOut: run npm run build');
+  native ??= nativeFunction<ShareOut>('shareOut');
   return native(r.meta, count, slots, r.order, r.starts, r.owner);
 }
