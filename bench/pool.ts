@@ -16,15 +16,16 @@
  * a realistic chain walk, not a contrived one (scale 1000 walks about 80).
  *
  * Two figures per worker count: the replay as `pfsim replay` runs it (per-connection summary:
- * the flow objects are made on the main thread, a serial share), and the verdicts alone
+ * the workers count the flows, the main thread puts them in report order after the last batch,
+ * a serial share), and the verdicts alone
  * (totals, as `pfsim verdict --pcap` without its per-packet lines), which is the pool's own
  * scaling.
  *
  * Each pool stays open over the whole run (engines loaded once, as in the CLI) and is warmed
  * by one untimed replay; then the timed replays go round the worker counts in turn, so a
  * change of machine load hits every count alike, each after a full garbage collection (the
- * previous replay's hundred thousand flow objects are garbage a single CLI run never has to
- * collect). Figures are medians over --repeats.
+ * previous replay's summary is garbage a single CLI run never has to collect). Figures are
+ * medians over --repeats.
  * With --json the last stdout line is the PoolScaling object (src/report/schema.ts).
  */
 import { basename, join } from 'node:path';

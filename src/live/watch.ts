@@ -194,7 +194,7 @@ export async function runWatch(plan: Plan, o: WatchOptions): Promise<WatchSummar
   }
 }
 
-function watchSummary(s: ReplaySummary, o: WatchOptions, source: LiveSource, reason: StopReason, seconds: number): WatchSummary {
+function watchSummary(s: ReplaySummary & { readonly flows: readonly FlowSummary[] }, o: WatchOptions, source: LiveSource, reason: StopReason, seconds: number): WatchSummary {
   const denied = s.flows.map((f, i) => ({ f, i })).filter((x) => isDenied(x.f));
   const top = denied.sort((x, y) => y.f.packets - x.f.packets || x.i - y.i).slice(0, o.top ?? DEFAULT_TOP).map((x) => x.f);
   const dropped = source.stats()?.dropped;

@@ -1,9 +1,15 @@
 /**
  * The replay summary's flows, put together on the main thread after the last batch: every
  * slot's flows arrive with their first packets' places in the trace, their first verdicts,
- * reason ids, names and counters, in typed arrays and one string per slot. A merge of the
- * slots' lists by first place gives FlowTable's first-seen order; each flow then becomes its
- * FlowSummary object once, with its final values, straight at its report place.
+ * reason ids, names (ASCII bytes) and counters, in typed arrays. A merge of the
+ * slots' lists by first place gives FlowTable's first-seen order, and each flow's report
+ * group (ranked by its slot) its place in report order.
+ *
+ * The flows stay in those columns (SlotFlows, a FlowList): a flow's FlowSummary object is
+ * made when someone reads it, and all of them at once only for JSON. On two cores the main
+ * thread's work after the last batch is a serial share of the replay, and a hundred thousand
+ * objects kept at once cost it most: they are written to fresh memory and copied by the
+ * garbage collector as they survive. Objects that live for one line of a report cost neither.
  *
  * Only the first `maxFlows` connections of the trace are listed; the flows the slots kept beyond
  * them (each slot keeps its own first maxFlows) and each slot's `others` are added up in the
@@ -11,19 +17,21 @@
  *
  * Why at the end: on two cores the main thread's time is taken from a worker while they judge.
  * Flows described batch by batch cost the main thread a message, a string and a place in
- * first-seen order per batch, and a hundred thousand objects alive during the replay make
- * every young-generation collection copy them; at the end it is one pass.
+ * first-seen order per batch; at the end it is one pass over typed arrays.
  */
 import { VERDICT_ALLOW, verdictName } from '../engines/engine.js';
+import { nativeFunction } from '../engines/native.js';
 import { PfsimError } from '../errors.js';
-import { emptyOthers, type FlowSummary, type OtherFlows } from '../verdict/summary.js';
+import { departureTotals, emptyOthers, type FlowList, type FlowSummary, type OtherFlows } from '../verdict/summary.js';
 import type { FlowCounters } from './flows.js';
 
 type Verdicts = Readonly<Record<string, 'allow' | 'deny'>>;
+type OrderFlows = (firsts: Float64Array[], groups: Uint8Array[], limit: number, outSlot: Uint8Array, outId: Uint32Array, taken: Uint32Array, groupLen: Uint32Array) => number;
+let orderFlows: OrderFlows | undefined;
 
 export interface CollectedFlows {
   /** report order, as orderFlows gives it */
-  readonly flows: FlowSummary[];
+  readonly flows: SlotFlows;
   /** present when connections beyond maxFlows were seen */
   readonly others?: OtherFlows;
   /** aws departures added up by reason code, as departureTotals gives them; absent when none */
@@ -42,8 +50,8 @@ export class FlowCollector {
   }
 
   /**
-   * Every listed flow as its FlowSummary, in report order, from each slot's counters and
-   * reason texts (by id), both by slot.
+   * The listed flows in report order (a SlotFlows over each slot's counters and reason texts
+   * by id, both by slot), the others and the departure totals.
    */
   finish(counters: readonly FlowCounters[], reasons: readonly (readonly string[])[]): CollectedFlows {
     if (counters.length !== this.slots) throw new PfsimError('PFSIM_ERR_WORKER', `replay pool: counters of ${counters.length} slots, expected ${this.slots}`);
@@ -53,86 +61,31 @@ export class FlowCollector {
         || c.verdicts.length !== c.count * e || c.allowed.length !== c.count * e || (c.count > 0 && c.nameEnds[c.count - 1]! >= c.names.length);
       if (short) throw new PfsimError('PFSIM_ERR_WORKER', `replay worker ${s + 1}: flow counters of ${c.count} flows do not hold them all`);
     });
-    const { slotOf, idOf, dropped } = this.merge(counters);
-    const n = slotOf.length;
+    const { place, departing, dropped } = this.order(counters);
     const departed = counters.map((c) => new Map(c.departures.map(([id, list]) => [id, Object.fromEntries(list)])));
-    // orderFlows' groups (disagreements, aws departures, denied, allowed; the slots ranked
-    // their flows), first-seen order in each: every flow's group first, so each object is
-    // written once, straight to its place
-    const group = new Uint8Array(n);
-    const starts = [0, 0, 0, 0];
-    for (let i = 0; i < n; i++) {
-      const g = counters[slotOf[i]!]!.groups[idOf[i]!]!;
-      group[i] = g;
-      starts[g]!++;
-    }
-    for (let g = 3, end = n; g >= 0; g--) starts[g] = end -= starts[g]!;
-    // the first two groups are the flows that can depart
-    const departing = starts[2]!;
-    const flows = new Array<FlowSummary>(n);
-    this.fill(flows, { slotOf, idOf, group, starts }, counters, reasons, departed);
+    const flows = new SlotFlows(this.engineNames, counters, reasons, departed, place);
     const others = this.others(counters, dropped);
-    const departures = departureTotals(flows.slice(0, departing), others ? [others] : []);
+    const departures = departureTotals([...flows.slice(0, departing), ...(others ? [others] : [])]);
     return { flows, ...(others ? { others } : {}), ...(departures ? { departures } : {}) };
   }
 
   /**
-   * The first maxFlows flows of the trace, by slot and id, in first-seen order (each slot's own
-   * are in it already: a merge), and per slot the ids of the flows it kept after them.
+   * The first maxFlows flows of the trace, by slot and id, in report order: a merge of the
+   * slots' lists by first place (each slot's is in first-seen order already) gives FlowTable's
+   * first-seen order, and each flow's group (orderFlows': disagreements, aws departures,
+   * denied, allowed; ranked by its slot) its run. Also the length of the first two groups (the
+   * flows that can depart) and per slot the ids of the flows it kept after the first maxFlows.
+   * In C (pfp_order_flows, native/src/pool/order.h): this runs once per replay, after the last
+   * batch, where JavaScript would still be cold.
    */
-  private merge(counters: readonly FlowCounters[]): { slotOf: Uint8Array; idOf: Uint32Array; dropped: number[][] } {
-    const total = counters.reduce((a, c) => a + c.count, 0);
-    const n = Math.min(total, this.maxFlows);
-    const slotOf = new Uint8Array(n);
-    const idOf = new Uint32Array(n);
-    const next = new Array<number>(counters.length).fill(0);
-    for (let i = 0; i < n; i++) {
-      // the slot whose next flow came first (a handful of slots: a scan beats a heap)
-      let s = -1, best = Infinity;
-      for (let k = 0; k < counters.length; k++) {
-        const c = counters[k]!;
-        if (next[k]! < c.count && c.first[next[k]!]! < best) { best = c.first[next[k]!]!; s = k; }
-      }
-      slotOf[i] = s;
-      idOf[i] = next[s]!++;
-    }
-    const dropped = counters.map((c, s) => Array.from({ length: c.count - next[s]! }, (_, j) => next[s]! + j));
-    return { slotOf, idOf, dropped };
-  }
-
-  /**
-   * Makes every listed flow's FlowSummary at `starts[its group]++` of `flows` (`starts` moves
-   * on); `at` gives each flow's slot, id and group, in first-seen order.
-   */
-  private fill(
-    flows: FlowSummary[], at: { slotOf: Uint8Array; idOf: Uint32Array; group: Uint8Array; starts: number[] },
-    counters: readonly FlowCounters[], reasons: readonly (readonly string[])[], departed: readonly Map<number, Record<string, number>>[],
-  ): void {
-    const allowed = allowedInterner(this.engineNames);
-    const e = this.engineNames.length;
-    // flows share the (readonly) verdicts object of their combination of first verdicts
-    const verdictsByCode: Verdicts[] = [];
-    const { slotOf, idOf, group, starts } = at;
-    for (let i = 0; i < flows.length; i++) {
-      const s = slotOf[i]!, n = idOf[i]!;
-      const c = counters[s]!;
-      let code = 0;
-      for (let k = 0; k < e; k++) code = code * 2 + (c.verdicts[n * e + k] === VERDICT_ALLOW ? 0 : 1);
-      const verdicts = (verdictsByCode[code] ??= this.verdictsOf(c.verdicts, n * e));
-      const flow = c.names.slice(n === 0 ? 0 : c.nameEnds[n - 1]! + 1, c.nameEnds[n]!);
-      const reason = reasons[s]![c.reasons[n]!]!;
-      const departures = departed[s]!.get(n);
-      // the same fields in the same order as FlowTable's, so JSON output is byte-identical
-      flows[starts[group[i]!]!++] = departures
-        ? {
-          flow, packets: c.packets[n]!, bytes: c.bytes[n]!, verdicts,
-          allowed: allowed(c.allowed, n * e), disagreements: c.disagreements[n]!, reason, departures,
-        }
-        : {
-          flow, packets: c.packets[n]!, bytes: c.bytes[n]!, verdicts,
-          allowed: allowed(c.allowed, n * e), disagreements: c.disagreements[n]!, reason,
-        };
-    }
+  private order(counters: readonly FlowCounters[]): { place: { slot: Uint8Array; id: Uint32Array }; departing: number; dropped: number[][] } {
+    const n = Math.min(counters.reduce((a, c) => a + c.count, 0), this.maxFlows);
+    const place = { slot: new Uint8Array(n), id: new Uint32Array(n) };
+    const taken = new Uint32Array(counters.length), groupLen = new Uint32Array(4);
+    orderFlows ??= nativeFunction<OrderFlows>('orderFlows');
+    orderFlows(counters.map((c) => c.first), counters.map((c) => c.groups), n, place.slot, place.id, taken, groupLen);
+    const dropped = counters.map((c, s) => Array.from({ length: c.count - taken[s]! }, (_, j) => taken[s]! + j));
+    return { place, departing: groupLen[0]! + groupLen[1]!, dropped };
   }
 
   /** The slots' flows after the first maxFlows (`dropped`, by slot) and their `others`, added up; undefined when none. */
@@ -157,28 +110,89 @@ export class FlowCollector {
     if (departures.size > 0) o.departures = Object.fromEntries([...departures].sort((a, b) => (a[0] < b[0] ? -1 : 1)));
     return o;
   }
+}
+
+/**
+ * A pool replay's listed flows in report order, column by column: by report place, the slot
+ * and id of each flow in the slots' counters. A flow's object is made at each read, with the
+ * same fields in the same order as FlowTable's, so JSON output is byte-identical; flows with
+ * the same first verdicts share one (readonly) verdicts object, and flows with the same
+ * allowed counts one frozen allowed object.
+ */
+export class SlotFlows implements FlowList {
+  readonly length: number;
+  private readonly e: number;
+  private readonly verdictsByCode: Verdicts[] = [];
+  private readonly names: string[] = [];
+  private readonly allowed: (counts: Uint32Array, at: number) => Record<string, number>;
+
+  constructor(
+    private readonly engineNames: readonly string[],
+    private readonly counters: readonly FlowCounters[],
+    private readonly reasons: readonly (readonly string[])[],
+    private readonly departed: readonly ReadonlyMap<number, Record<string, number>>[],
+    private readonly place: { readonly slot: Uint8Array; readonly id: Uint32Array },
+  ) {
+    this.length = place.slot.length;
+    this.e = engineNames.length;
+    this.allowed = allowedInterner(engineNames);
+  }
+
+  /** Flow `i` (negative: from the end, as Array.prototype.at), a new object at each call. */
+  at(i: number): FlowSummary | undefined {
+    const k = Math.trunc(i);
+    const j = k < 0 ? k + this.length : k;
+    return j >= 0 && j < this.length ? this.make(j) : undefined;
+  }
+
+  *[Symbol.iterator](): Iterator<FlowSummary> {
+    for (let i = 0; i < this.length; i++) yield this.make(i);
+  }
+
+  /** Flows `from` up to `to` (not included), as objects. */
+  slice(from: number, to: number): FlowSummary[] {
+    const out: FlowSummary[] = [];
+    for (let i = Math.max(0, from); i < Math.min(to, this.length); i++) out.push(this.make(i));
+    return out;
+  }
+
+  /** Every flow's object, in report order: JSON.stringify writes the list as FlowTable's array. */
+  toJSON(): FlowSummary[] {
+    return this.slice(0, this.length);
+  }
+
+  private make(i: number): FlowSummary {
+    const s = this.place.slot[i]!, n = this.place.id[i]!;
+    const c = this.counters[s]!;
+    const e = this.e;
+    let code = 0;
+    for (let k = 0; k < e; k++) code = code * 2 + (c.verdicts[n * e + k] === VERDICT_ALLOW ? 0 : 1);
+    const verdicts = (this.verdictsByCode[code] ??= this.verdictsOf(c.verdicts, n * e));
+    const flow = this.namesOf(s).slice(n === 0 ? 0 : c.nameEnds[n - 1]! + 1, c.nameEnds[n]!);
+    const reason = this.reasons[s]![c.reasons[n]!]!;
+    const departures = this.departed[s]!.get(n);
+    return departures
+      ? {
+        flow, packets: c.packets[n]!, bytes: c.bytes[n]!, verdicts,
+        allowed: this.allowed(c.allowed, n * e), disagreements: c.disagreements[n]!, reason, departures,
+      }
+      : {
+        flow, packets: c.packets[n]!, bytes: c.bytes[n]!, verdicts,
+        allowed: this.allowed(c.allowed, n * e), disagreements: c.disagreements[n]!, reason,
+      };
+  }
+
+  /** Slot `s`'s names as one string, decoded from its bytes when a name is first read. */
+  private namesOf(s: number): string {
+    const b = this.counters[s]!.names;
+    return (this.names[s] ??= Buffer.from(b.buffer, b.byteOffset, b.length).toString('latin1'));
+  }
 
   private verdictsOf(codes: Uint8Array, at: number): Verdicts {
     const v: Record<string, 'allow' | 'deny'> = {};
     this.engineNames.forEach((name, k) => { v[name] = verdictName(codes[at + k]!); });
     return v;
   }
-}
-
-/**
- * departureTotals over the flows in report order, looking only at the groups that can depart
- * (flows with disagreements first, then those with departures).
- */
-function departureTotals(...groups: readonly Pick<FlowSummary, 'departures'>[][]): Record<string, number> | undefined {
-  let totals: Record<string, number> | undefined;
-  for (const g of groups) {
-    for (const f of g) {
-      if (!f.departures) continue;
-      totals ??= {};
-      for (const [code, n] of Object.entries(f.departures)) totals[code] = (totals[code] ?? 0) + n;
-    }
-  }
-  return totals;
 }
 
 /**
@@ -195,8 +209,8 @@ function allowedMaker(names: readonly string[]): (counts: Uint32Array, at: numbe
 
 /**
  * allowedMaker, but flows with the same counts share one frozen object: a hundred thousand
- * flows hold a few hundred combinations, and every object the main thread makes after the last
- * batch is a serial share of the replay. Looked up by one Map per engine, nested.
+ * flows hold a few hundred combinations, so the JSON's array of every flow holds a few hundred
+ * of these objects, not a hundred thousand. Looked up by one Map per engine, nested.
  */
 function allowedInterner(names: readonly string[]): (counts: Uint32Array, at: number) => Record<string, number> {
   const make = allowedMaker(names);

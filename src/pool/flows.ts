@@ -4,8 +4,9 @@
  * open-addressing table keyed by the canonical 5-tuple (the lower {address, port} end first,
  * as in conntrack), and their counters in typed arrays.
  *
- * Nothing leaves the accumulator while the replay runs: at the end its flows leave in typed
- * arrays and one string of names, by transfer, and the main thread puts the flows of every
+ * Nothing leaves the accumulator while the replay runs: at the end it hands over its own typed
+ * arrays, names included (ASCII bytes), with no copy (a worker transfers them), and starts
+ * again in fresh ones; the main thread puts the flows of every
  * slot in the order of their first packets' places in the trace (collect.ts). Together they
  * equal src/verdict/summary.ts FlowTable's result for the same packets: one flow
  * per {protocol, unordered pair of ends}, named after its first packet, the first packet's
@@ -38,8 +39,8 @@ export interface FlowCounters {
   readonly verdicts: Uint8Array;
   /** each flow's first packet's reason id, in the slot's list (BatchOutcome.newReasons) */
   readonly reasons: Uint32Array;
-  /** every flow's name (`TCP 10.0.0.1:40000 -> 10.0.0.2:80`), each ended by '\n' */
-  readonly names: string;
+  /** every flow's name (`TCP 10.0.0.1:40000 -> 10.0.0.2:80`) in ASCII, each ended by '\n' */
+  readonly names: Uint8Array;
   /** where each flow's name ends in `names` (its '\n' excluded) */
   readonly nameEnds: Uint32Array;
   /** each flow's group in report order (reportGroup in src/verdict/summary.ts) */
@@ -65,9 +66,9 @@ export interface OtherCounters {
   readonly departures: [string, number][];
 }
 
-/** The buffers of `c`, for a transferList. */
+/** The buffers of `c`, for a transferList (each once: the accumulator gave each array its own). */
 export function counterBuffers(c: FlowCounters): ArrayBuffer[] {
-  return [c.first, c.verdicts, c.reasons, c.nameEnds, c.groups, c.packets, c.bytes, c.disagreements, c.allowed].map((a) => a.buffer as ArrayBuffer);
+  return [...new Set([c.first, c.verdicts, c.reasons, c.names, c.nameEnds, c.groups, c.packets, c.bytes, c.disagreements, c.allowed].map((a) => a.buffer as ArrayBuffer))];
 }
 
 export class FlowAccumulator {
@@ -76,14 +77,15 @@ export class FlowAccumulator {
   /** table slot → flow id + 1 (0 = empty) */
   private slots = new Int32Array(INITIAL_FLOWS * 2);
   private keys = new Int32Array(INITIAL_FLOWS * KEY_WORDS);
-  private first = new Float64Array(INITIAL_FLOWS);
-  private firstVerdicts: Uint8Array;
-  private reasons = new Uint32Array(INITIAL_FLOWS);
-  private nameEnds = new Uint32Array(INITIAL_FLOWS);
-  private packets = new Float64Array(INITIAL_FLOWS);
-  private bytes = new Float64Array(INITIAL_FLOWS);
-  private disagreements = new Uint32Array(INITIAL_FLOWS);
-  private allowed: Uint32Array;
+  // the per-flow arrays, given away by take(): see allocate()
+  private first!: Float64Array;
+  private firstVerdicts!: Uint8Array;
+  private reasons!: Uint32Array;
+  private nameEnds!: Uint32Array;
+  private packets!: Float64Array;
+  private bytes!: Float64Array;
+  private disagreements!: Uint32Array;
+  private allowed!: Uint32Array;
   /** flow id → departure number → packets, in first-met order (departures are rare) */
   private readonly departures = new Map<number, Map<number, number>>();
   private count = 0;
@@ -93,8 +95,24 @@ export class FlowAccumulator {
 
   constructor(engines: number) {
     this.engines = engines;
-    this.allowed = new Uint32Array(INITIAL_FLOWS * engines);
-    this.firstVerdicts = new Uint8Array(INITIAL_FLOWS * engines);
+    this.allocate(INITIAL_FLOWS);
+  }
+
+  /**
+   * New per-flow arrays for `n` flows, each in a buffer of its own (so take() can transfer
+   * them). Every counter of a flow is set when it opens (insert), so nothing is zeroed here or
+   * on clear(): the pages of a new array are touched only as flows fill them.
+   */
+  private allocate(n: number): void {
+    const e = this.engines;
+    this.first = new Float64Array(n);
+    this.firstVerdicts = new Uint8Array(n * e);
+    this.reasons = new Uint32Array(n);
+    this.nameEnds = new Uint32Array(n);
+    this.packets = new Float64Array(n);
+    this.bytes = new Float64Array(n);
+    this.disagreements = new Uint32Array(n);
+    this.allowed = new Uint32Array(n * e);
   }
 
   get flows(): number {
@@ -143,16 +161,24 @@ export class FlowAccumulator {
     if (departure !== 0) o.departures.set(departure, (o.departures.get(departure) ?? 0) + 1);
   }
 
-  /** Every flow's counters, copied (the accumulator can go on). */
-  counters(): FlowCounters {
-    const n = this.count;
-    return {
-      count: n, first: this.first.slice(0, n), verdicts: this.firstVerdicts.slice(0, n * this.engines), reasons: this.reasons.slice(0, n),
-      names: this.names.read(), nameEnds: this.nameEnds.slice(0, n), groups: this.groups(), packets: this.packets.slice(0, n), bytes: this.bytes.slice(0, n),
-      disagreements: this.disagreements.slice(0, n), allowed: this.allowed.slice(0, n * this.engines),
+  /**
+   * Every flow's counters, handed over: the arrays themselves, not copies (after the last batch
+   * every copy is a serial share of the replay, and fresh memory is slow to touch). The
+   * accumulator then starts again, empty, in new arrays of the same size, with the same limit:
+   * nothing it does later writes to what it gave away.
+   */
+  take(): FlowCounters {
+    const n = this.count, e = this.engines;
+    const c: FlowCounters = {
+      count: n, first: this.first.subarray(0, n), verdicts: this.firstVerdicts.subarray(0, n * e), reasons: this.reasons.subarray(0, n),
+      names: this.names.takeBytes(), nameEnds: this.nameEnds.subarray(0, n), groups: this.groups(), packets: this.packets.subarray(0, n),
+      bytes: this.bytes.subarray(0, n), disagreements: this.disagreements.subarray(0, n), allowed: this.allowed.subarray(0, n * e),
       departures: [...this.departures].map(([id, d]) => [id, codes(d)] as const),
       ...(this.others ? { others: { ...this.others, allowed: [...this.others.allowed], departures: codes(this.others.departures) } } : {}),
     };
+    this.allocate(this.packets.length);
+    this.clear(this.limit);
+    return c;
   }
 
   /** Each flow's group in report order (FlowCounters.groups): ranked here, where the workers do it side by side. */
@@ -175,10 +201,6 @@ export class FlowAccumulator {
     this.departures.clear();
     this.count = 0;
     this.names.clear();
-    this.packets.fill(0);
-    this.bytes.fill(0);
-    this.disagreements.fill(0);
-    this.allowed.fill(0);
   }
 
   /** Writes the canonical key of packet `i` into `tmp` and returns its hash. */
@@ -227,7 +249,14 @@ export class FlowAccumulator {
     const e = this.engines;
     this.keys.set(this.tmp, id * KEY_WORDS);
     this.first[id] = at;
-    for (let k = 0; k < e; k++) this.firstVerdicts[id * e + k] = outs[k]![i * OUT_WORDS]!;
+    for (let k = 0; k < e; k++) {
+      this.firstVerdicts[id * e + k] = outs[k]![i * OUT_WORDS]!;
+      this.allowed[id * e + k] = 0;
+    }
+    this.reasons[id] = 0;
+    this.packets[id] = 0;
+    this.bytes[id] = 0;
+    this.disagreements[id] = 0;
     const o = i * PKT_BYTES;
     writeFlowName(this.names, protoName(pkts[o + PKT_OFF_PROTO]!), pkts, o + PKT_OFF_SADDR, portAt(pkts, o + PKT_OFF_SPORT), o + PKT_OFF_DADDR, portAt(pkts, o + PKT_OFF_DPORT));
     this.nameEnds[id] = this.names.length - 1;

@@ -49,16 +49,22 @@ export class AsciiWriter {
     }
   }
 
-  /** Everything written so far, as one string; the writer keeps it. */
-  read(): string {
-    return Buffer.from(this.buf.buffer, this.buf.byteOffset, this.pos).toString('latin1');
-  }
-
   /** Everything written, as one string; the writer starts over. */
   take(): string {
-    const s = this.read();
+    const s = Buffer.from(this.buf.buffer, this.buf.byteOffset, this.pos).toString('latin1');
     this.clear();
     return s;
+  }
+
+  /**
+   * Everything written, as the bytes themselves (no copy): the writer starts over in a new
+   * buffer of the same size, so the one given away (it may be transferred) is never written again.
+   */
+  takeBytes(): Uint8Array {
+    const b = this.buf.subarray(0, this.pos);
+    this.buf = new Uint8Array(this.buf.length);
+    this.pos = 0;
+    return b;
   }
 
   /** Forgets everything written (no string is made). */

@@ -169,9 +169,12 @@ export class SlotJudge {
     return disagreements;
   }
 
-  /** Every flow's counters, by flow id (the order new flows were reported in). */
-  flowCounters(): FlowCounters {
-    return this.flows.counters();
+  /**
+   * Every flow's counters, by flow id (first-seen order), handed over: the slot counts no flow
+   * after this until its next start().
+   */
+  takeFlows(): FlowCounters {
+    return this.flows.take();
   }
 
   /** Closes every engine (kernel engines remove their testbeds); throws the first failure. */

@@ -187,7 +187,7 @@ export class LocalSlot implements Slot {
   }
 
   async flows(): Promise<FlowCounters> {
-    return this.loaded().flowCounters();
+    return this.loaded().takeFlows();
   }
 
   async usage(): Promise<SlotUsage> {

@@ -43,9 +43,9 @@ function judgeBatch(batch: number, count: number, base: number): WorkerReply<Bat
   return { ok: true, value: loaded().judgeShare(ring.batch(batch), count, init.slot, init.slots, base) };
 }
 
-/** The counters' typed arrays go back by transfer (the batches never move: they are shared). */
+/** The counters' own typed arrays go back by transfer, not copied (the batches never move: they are shared). */
 function flowsReply(): unknown {
-  const counters = loaded().flowCounters();
+  const counters = loaded().takeFlows();
   const reply: WorkerReply<FlowCounters> = { ok: true, value: counters };
   return Piscina.move({ [Piscina.transferableSymbol]: counterBuffers(counters), [Piscina.valueSymbol]: reply } as never);
 }

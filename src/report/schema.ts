@@ -137,7 +137,7 @@ export interface PoolScaling {
   readonly speedup: number;
   /** worker threads' CPU time per packet by worker count (Linux) */
   readonly workerCpu?: readonly WorkerCpu[];
-  /** the same without the per-connection summary (its flow objects are made on the main thread) */
+  /** the same without the per-connection summary (counted by the workers, put in order by the main thread) */
   readonly verdictsOnly?: {
     readonly byWorkers: readonly { readonly workers: number; readonly pps: Spread }[];
     readonly speedup: number;

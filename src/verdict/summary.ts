@@ -48,8 +48,20 @@ export function parseMaxFlows(text: string): number {
   return parseCount('--max-flows', text);
 }
 
+/**
+ * A summary's listed flows, in report order. FlowTable gives an array; a pool replay gives
+ * its flows column by column (src/pool/collect.ts), which make each flow's object when it is
+ * asked for (`at`, iteration) and the array of all of them only for JSON (`toJSON`): a hundred
+ * thousand objects kept at once cost the replay's main thread more than counting the flows.
+ */
+export interface FlowList extends Iterable<Readonly<FlowSummary>> {
+  readonly length: number;
+  /** flow `i` in report order; undefined outside 0..length-1 */
+  at(i: number): Readonly<FlowSummary> | undefined;
+}
+
 export interface ReplaySummary {
-  readonly flows: FlowSummary[];
+  readonly flows: FlowList;
   /** present when more connections were seen than `maxFlows` */
   readonly others?: OtherFlows;
   readonly packets: number;
@@ -107,7 +119,7 @@ export class FlowTable {
   }
 
   /** Flows with disagreements first, then aws departures, then denied, then allowed; each group in first-seen order. */
-  summary(): ReplaySummary {
+  summary(): ReplaySummary & { readonly flows: FlowSummary[] } {
     const flows = orderFlows([...this.flows.values()]);
     const departures = departureTotals(flows);
     // others' departures by code, as the replay pool gives them
@@ -150,7 +162,7 @@ export function flowName(proto: string, src: string, sport: number, dst: string,
 }
 
 /** Whether any engine denied; no array per call (this runs once per flow of a large capture). */
-function anyDeny(verdicts: Readonly<Record<string, 'allow' | 'deny'>>): boolean {
+export function anyDeny(verdicts: Readonly<Record<string, 'allow' | 'deny'>>): boolean {
   for (const k in verdicts) if (verdicts[k] === 'deny') return true;
   return false;
 }
@@ -188,8 +200,15 @@ export function widest(texts: readonly string[], min: number): number {
 }
 
 export function renderSummary(s: ReplaySummary, engines: readonly string[]): string {
+  // one pass for the name column's width and the counts, one for the lines: a pool replay's
+  // list makes an object per flow and visit
+  let w = 20, denied = 0, departing = 0;
+  for (const f of s.flows) {
+    if (f.flow.length > w) w = f.flow.length;
+    if (anyDeny(f.verdicts)) denied++;
+    if (f.departures) departing++;
+  }
   const lines: string[] = [];
-  const w = widest(s.flows.map((f) => f.flow), 20);
   lines.push(`${'flow'.padEnd(w)}  ${'packets'.padStart(7)}  ${'bytes'.padStart(9)}  ${engines.map((e) => e.padEnd(12)).join('')}reason`);
   for (const f of s.flows) {
     const cells = engines.map((e) => `${f.verdicts[e]} ${f.allowed[e]}/${f.packets}`.padEnd(12)).join('');
@@ -204,10 +223,10 @@ export function renderSummary(s: ReplaySummary, engines: readonly string[]): str
   const skipped = Object.entries(s.skippedBy).map(([k, v]) => `${k} ${v}`).join(', ');
   lines.push('');
   lines.push(`packets in ${s.packets} = judged ${s.judged} + skipped ${s.skipped}${skipped ? ` (${skipped})` : ''}`);
-  lines.push(`flows ${s.flows.length}${s.others ? ' listed' : ''}: ${s.flows.filter((f) => !Object.values(f.verdicts).includes('deny')).length} allowed, ${s.flows.filter((f) => Object.values(f.verdicts).includes('deny')).length} denied; engines ${s.disagreements === 0 ? 'agree on every packet' : `disagree on ${s.disagreements} packets`}`);
+  lines.push(`flows ${s.flows.length}${s.others ? ' listed' : ''}: ${s.flows.length - denied} allowed, ${denied} denied; engines ${s.disagreements === 0 ? 'agree on every packet' : `disagree on ${s.disagreements} packets`}`);
   if (s.departures) {
     const n = Object.values(s.departures).reduce((a, b) => a + b, 0);
-    lines.push(`aws departs from Kubernetes semantics on ${n} packets in ${s.flows.filter((f) => f.departures).length} flows: ${departureText(s.departures)}`);
+    lines.push(`aws departs from Kubernetes semantics on ${n} packets in ${departing} flows: ${departureText(s.departures)}`);
   }
   return lines.join('\n') + '\n';
 }

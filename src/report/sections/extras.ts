@@ -21,7 +21,7 @@ export function poolSection(runs: readonly Run[]): Section | undefined {
     const who = runs.length > 1 ? `${x.label}: ` : '';
     const most = f.int(Math.max(...p.byWorkers.map((w) => w.workers)));
     const walk = p.rulesWalkedPerPacket !== undefined ? ` (the chain walks ${p.rulesWalkedPerPacket.toFixed(0)} rules per packet on average)` : '';
-    const bare = p.verdictsOnly ? ` Judging alone, without the per-connection summary whose flow objects the main thread makes, ${most} workers gave ${f.ratio(p.verdictsOnly.speedup)}.` : '';
+    const bare = p.verdictsOnly ? ` Judging alone, without the per-connection summary, ${most} workers gave ${f.ratio(p.verdictsOnly.speedup)}.` : '';
     const cpu = p.verdictsOnly?.workerCpu ?? p.workerCpu;
     return { kind: 'text', text: `${who}${f.int(p.packets)} packets of ${p.trace} through ${p.engines.map(f.engineLabel).join(' + ')}${walk}, replayed as pfsim replay runs it: ${most} workers gave ${f.ratio(p.speedup)} the packets/s of one.${bare}${cpu ? workerCpuText(cpu) : ''}` };
   });
