@@ -50,9 +50,10 @@ export function parseMaxFlows(text: string): number {
 
 /**
  * A summary's listed flows, in report order. FlowTable gives an array; a pool replay gives
- * its flows column by column (src/pool/collect.ts), which make each flow's object when it is
- * asked for (`at`, iteration) and the array of all of them only for JSON (`toJSON`): a hundred
- * thousand objects kept at once cost the replay's main thread more than counting the flows.
+ * its flows column by column (SlotFlows in src/pool/collect.ts), which makes a flow's object
+ * when it is read (`at`, iteration), and the array of all of them only for JSON.stringify: a
+ * hundred thousand objects kept at once cost the replay's main thread more than counting the
+ * flows did.
  */
 export interface FlowList extends Iterable<Readonly<FlowSummary>> {
   readonly length: number;
