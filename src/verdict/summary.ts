@@ -57,7 +57,7 @@ export function parseMaxFlows(text: string): number {
  */
 export interface FlowList extends Iterable<Readonly<FlowSummary>> {
   readonly length: number;
-  /** flow `i` in report order; undefined outside 0..length-1 */
+  /** flow `i` in report order (negative: from the end, as Array.prototype.at); undefined past either end */
   at(i: number): Readonly<FlowSummary> | undefined;
 }
 
