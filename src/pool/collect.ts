@@ -27,10 +27,11 @@ import type { FlowCounters } from './flows.js';
 
 type Verdicts = Readonly<Record<string, 'allow' | 'deny'>>;
 type OrderFlows = (firsts: Float64Array[], groups: Uint8Array[], limit: number, outSlot: Uint8Array, outId: Uint32Array, taken: Uint32Array, groupLen: Uint32Array) => number;
-let orderFlows: OrderFlows | undefined;
+/** the addon's orderFlows (pfp_order_flows), looked up on first use */
+let nativeOrder: OrderFlows | undefined;
 
 export interface CollectedFlows {
-  /** report order, as orderFlows gives it */
+  /** report order, as FlowTable's orderFlows (src/verdict/summary.ts) gives it */
   readonly flows: SlotFlows;
   /** present when connections beyond maxFlows were seen */
   readonly others?: OtherFlows;
@@ -72,7 +73,7 @@ export class FlowCollector {
   /**
    * The first maxFlows flows of the trace, by slot and id, in report order: a merge of the
    * slots' lists by first place (each slot's is in first-seen order already) gives FlowTable's
-   * first-seen order, and each flow's group (orderFlows': disagreements, aws departures,
+   * first-seen order, and each flow's group (reportGroup's: disagreements, aws departures,
    * denied, allowed; ranked by its slot) its run. Also the length of the first two groups (the
    * flows that can depart) and per slot the ids of the flows it kept after the first maxFlows.
    * In C (pfp_order_flows, native/src/pool/order.h): this runs once per replay, after the last
@@ -82,8 +83,8 @@ export class FlowCollector {
     const n = Math.min(counters.reduce((a, c) => a + c.count, 0), this.maxFlows);
     const place = { slot: new Uint8Array(n), id: new Uint32Array(n) };
     const taken = new Uint32Array(counters.length), groupLen = new Uint32Array(4);
-    orderFlows ??= nativeFunction<OrderFlows>('orderFlows');
-    orderFlows(counters.map((c) => c.first), counters.map((c) => c.groups), n, place.slot, place.id, taken, groupLen);
+    nativeOrder ??= nativeFunction<OrderFlows>('orderFlows');
+    nativeOrder(counters.map((c) => c.first), counters.map((c) => c.groups), n, place.slot, place.id, taken, groupLen);
     const dropped = counters.map((c, s) => Array.from({ length: c.count - taken[s]! }, (_, j) => taken[s]! + j));
     return { place, departing: groupLen[0]! + groupLen[1]!, dropped };
   }
