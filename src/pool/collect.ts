@@ -65,7 +65,7 @@ export class FlowCollector {
     const { place, departing, dropped } = this.order(counters);
     const departed = counters.map((c) => new Map(c.departures.map(([id, list]) => [id, Object.fromEntries(list)])));
     const flows = new SlotFlows(this.engineNames, counters, reasons, departed, place);
-    const others = this.others(counters, dropped);
+    const others = this.others(counters, departed, dropped);
     const departures = departureTotals([...flows.slice(0, departing), ...(others ? [others] : [])]);
     return { flows, ...(others ? { others } : {}), ...(departures ? { departures } : {}) };
   }
@@ -89,13 +89,18 @@ export class FlowCollector {
     return { place, departing: groupLen[0]! + groupLen[1]!, dropped };
   }
 
-  /** The slots' flows after the first maxFlows (`dropped`, by slot) and their `others`, added up; undefined when none. */
-  private others(counters: readonly FlowCounters[], dropped: readonly (readonly number[])[]): OtherFlows | undefined {
+  /**
+   * The slots' flows after the first maxFlows (`dropped`, by slot; their departures in
+   * `departed`) and their `others`, added up; undefined when none.
+   */
+  private others(
+    counters: readonly FlowCounters[], departed: readonly ReadonlyMap<number, Record<string, number>>[], dropped: readonly (readonly number[])[],
+  ): OtherFlows | undefined {
     if (counters.every((c, s) => c.others === undefined && dropped[s]!.length === 0)) return undefined;
     const e = this.engineNames.length;
     const o = emptyOthers(this.maxFlows, this.engineNames);
     const departures = new Map<string, number>();
-    const add = (packets: number, bytes: number, disagreements: number, allowed: (k: number) => number, deps: readonly (readonly [string, number])[]) => {
+    const add = (packets: number, bytes: number, disagreements: number, allowed: (k: number) => number, deps: Iterable<readonly [string, number]>) => {
       o.packets += packets;
       o.bytes += bytes;
       o.disagreements += disagreements;
@@ -103,8 +108,7 @@ export class FlowCollector {
       for (const [code, n] of deps) departures.set(code, (departures.get(code) ?? 0) + n);
     };
     counters.forEach((c, s) => {
-      const deps = new Map(c.departures);
-      for (const id of dropped[s]!) add(c.packets[id]!, c.bytes[id]!, c.disagreements[id]!, (k) => c.allowed[id * e + k]!, deps.get(id) ?? []);
+      for (const id of dropped[s]!) add(c.packets[id]!, c.bytes[id]!, c.disagreements[id]!, (k) => c.allowed[id * e + k]!, Object.entries(departed[s]!.get(id) ?? {}));
       if (c.others) add(c.others.packets, c.others.bytes, c.others.disagreements, (k) => c.others!.allowed[k]!, c.others.departures);
     });
     // by code: the slots met them in an order of their own

@@ -9,15 +9,15 @@
  * is read off in trace order with no merge and no copy.
  *
  * Results: per-connection flows are kept in the workers, each with its first packet's place
- * in the trace. Only at the end do they come to the main thread (the workers' own typed arrays,
- * names as ASCII bytes, transferred), which puts them in the order of their first packets (FlowTable's
- * first-seen order), then in report order, and keeps them in those columns (collect.ts): while
- * the workers judge, the main thread only reads. Packets the reader could not parse are judged by no worker: they come out
- * as "skip" in their place.
+ * in the trace. Only at the end do they come to the main thread (the workers' own typed
+ * arrays, names as ASCII bytes, transferred), which puts them in the order of their first
+ * packets (FlowTable's first-seen order), then in report order, and keeps them in those
+ * columns (collect.ts): while the workers judge, the main thread only reads. Packets the
+ * reader could not parse are judged by no worker: they come out as "skip" in their place.
  *
  * The main thread's share of the work (the read and parse while the replay streams, the
- * flows' order after it) bounds the speed-up: on two cores, two workers and the main thread share
- * them. Each worker's share is its own packets only.
+ * flows' order after it) bounds the speed-up: on two cores, two workers and the main thread
+ * share them. Each worker's share is its own packets only.
  *
  * Error contract: open() and replay() reject with a PfsimError (a worker's failure as
  * `replay worker N: …`, its code kept; PFSIM_ERR_WORKER when a thread died; capture errors

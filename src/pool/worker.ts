@@ -38,7 +38,7 @@ function failure(e: unknown): WorkerFailure {
   return { ok: false, code: 'PFSIM_ERR_WORKER', message: message.split('\n')[0]! };
 }
 
-/** The verdicts go into the shared batch; only the outcome (new flows, new reasons) is posted. */
+/** The verdicts go into the shared batch; only the outcome (disagreements, new reasons) is posted. */
 function judgeBatch(batch: number, count: number, base: number): WorkerReply<BatchOutcome> {
   return { ok: true, value: loaded().judgeShare(ring.batch(batch), count, init.slot, init.slots, base) };
 }
